@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from eventbus.runner import ConsumerRunner
+from eventbus.service import service
+
+
+class Command(BaseCommand):
+    help = "Run one service's consumer loop and its outbox relay. Run N copies to share the partitions."
+
+    def add_arguments(self, parser):
+        parser.add_argument("service", help="shop, inventory, shipping or dashboard")
+        parser.add_argument("--no-relay", action="store_true", help="consume only (another process relays)")
+
+    def handle(self, *args, **options):
+        try:
+            svc = service(options["service"])
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        runner = ConsumerRunner(svc, relay=not options["no_relay"])
+        runner.install_signal_handlers()
+        runner.run()

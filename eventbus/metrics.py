@@ -1,0 +1,28 @@
+"""Prometheus metrics of the event bus. In several processes they are aggregated through
+PROMETHEUS_MULTIPROC_DIR (set by `make run`), so the web's /metrics shows the consumers' figures too."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+events_handled = Counter("conveyor_events_handled_total", "Events applied by a consumer group", ["group", "type"])
+events_duplicate = Counter("conveyor_events_duplicate_total", "Redelivered events skipped by the inbox", ["group"])
+dead_letters = Counter("conveyor_dead_letters_total", "Events sent to a dead-letter topic", ["group"])
+consumer_retries = Counter("conveyor_consumer_retries_total", "Batches retried after a transient error", ["group"])
+handler_seconds = Histogram(
+    "conveyor_handler_seconds", "Time spent in handlers per event", ["group", "type"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+consumer_lag = Gauge(
+    "conveyor_consumer_lag", "Records behind the high watermark", ["group", "topic", "partition"],
+    multiprocess_mode="livesum",
+)
+
+
+def record_batch(group: str, result, lag_by_partition: dict) -> None:
+    for event_type, count in result.by_type.items():
+        events_handled.labels(group, event_type).inc(count)
+        seconds = result.handler_seconds.get(event_type, 0.0)
+        handler_seconds.labels(group, event_type).observe(seconds / max(count, 1))
+    if result.duplicates:
+        events_duplicate.labels(group).inc(result.duplicates)
+    for (topic, partition), lag in lag_by_partition.items():
+        consumer_lag.labels(group, topic, str(partition)).set(lag)

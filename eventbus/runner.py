@@ -1,0 +1,178 @@
+"""The consumer loop of one service: poll a batch, apply it (dispatch.py), dead-letter, commit offsets.
+
+Offsets are committed only after the batch's database transaction, so a crash redelivers and the inbox
+skips what was applied. SIGTERM/SIGINT finish the batch in hand, commit and exit cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+
+from django.db import close_old_connections, connections
+from kafka import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from . import kafka_io, metrics
+from .dispatch import TRANSIENT_ERRORS, DeadLetter, Dispatcher, Record, is_dead_letter_topic
+from .relay import Relay
+from .service import Service
+
+log = logging.getLogger("eventbus.consumer")
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    # Offsets are committed synchronously after every batch, before the next poll (the only place a
+    # rebalance can happen), so nothing applied is ever left uncommitted when partitions are revoked.
+    def __init__(self, name: str):
+        self.name = name
+
+    def on_partitions_revoked(self, revoked):
+        if revoked:
+            log.info("%s: partitions revoked: %s", self.name, _fmt(revoked))
+
+    def on_partitions_assigned(self, assigned):
+        log.info("%s: partitions assigned: %s", self.name, _fmt(assigned) or "none (more copies than partitions?)")
+
+
+def _fmt(partitions) -> str:
+    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
+
+
+class ConsumerRunner:
+    def __init__(self, service: Service, *, relay: bool = True, poll_seconds: float | None = None):
+        from django.conf import settings
+
+        self.service = service
+        self.dispatcher = Dispatcher(service)
+        self.stopping = threading.Event()
+        self.relay = Relay(service, poll_seconds or settings.OUTBOX_POLL_SECONDS) if relay else None
+        self.dlt_producer = None
+        self.consumer = None
+
+    def install_signal_handlers(self) -> None:
+        def _stop(signum, _frame):
+            log.info("%s: %s received; finishing the batch in hand", self.service.name, signal.Signals(signum).name)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    def run(self) -> None:
+        name = self.service.name
+        kafka_io.wait_for_broker(name, self.stopping.is_set)
+        if self.stopping.is_set():
+            return
+        kafka_io.ensure_topics()
+        relay_thread = self.relay.start() if self.relay else None
+        topics = self.service.topics()
+        self.consumer = kafka_io.make_consumer(self.service.group, name)
+        self.consumer.subscribe(topics, listener=_Rebalance(name))
+        log.info("%s: consuming %s as group %s", name, ", ".join(topics), self.service.group)
+        try:
+            while not self.stopping.is_set():
+                polled = self.consumer.poll(timeout_ms=200, max_records=500)
+                if not polled:
+                    if self.service.on_idle:
+                        self.service.on_idle()
+                    continue
+                self._process(polled)
+        finally:
+            self.consumer.close(autocommit=False)
+            if self.relay:
+                self.relay.stop()
+                relay_thread.join(15)
+            if self.dlt_producer is not None:
+                self.dlt_producer.close(timeout=10)
+            connections.close_all()
+            log.info("%s: stopped cleanly", name)
+
+    def _process(self, polled) -> None:
+        records = [
+            Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
+            for tp in sorted(polled, key=lambda tp: (tp.topic, tp.partition))
+            for r in polled[tp]
+        ]
+        started = time.perf_counter()
+        delay = 0.5
+        while True:
+            try:
+                result = self.dispatcher.handle(records)
+                break
+            except TRANSIENT_ERRORS as exc:
+                # Nothing of the batch was applied; keep it and try again once the database is back.
+                log.warning(
+                    "%s: database unavailable (%s); retrying the batch of %s in %.1fs",
+                    self.service.name, exc, len(records), delay,
+                )
+                metrics.consumer_retries.labels(self.service.group).inc()
+                connections[self.service.database].close()
+                close_old_connections()
+                if self.stopping.wait(delay):
+                    self._rewind(polled)
+                    return
+                delay = min(delay * 2, 10)
+        if os.environ.get("EVENTBUS_CRASH_AT") == "consumer-after-commit":  # fault-injection tests only
+            os.kill(os.getpid(), signal.SIGKILL)
+        if result.dead:
+            self._dead_letter(result.dead)
+        self.consumer.commit(
+            {tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()}
+        )
+        if self.relay:
+            self.relay.wake.set()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        lag = self.lag()
+        metrics.record_batch(self.service.group, result, lag_by_partition=self._lag_by_partition())
+        log.info(
+            "%s: batch of %s events (%s handled, %s duplicate, %s ignored, %s dead-lettered) in %.0f ms; lag %s",
+            self.service.name, len(records), result.handled, result.duplicates, result.ignored,
+            len(result.dead), elapsed_ms, lag,
+        )
+
+    def _rewind(self, polled) -> None:
+        for tp, batch in polled.items():
+            self.consumer.seek(tp, batch[0].offset)
+
+    def _lag_by_partition(self) -> dict:
+        lags = {}
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                lags[(tp.topic, tp.partition)] = max(0, high - self.consumer.position(tp))
+        return lags
+
+    def lag(self) -> int:
+        return sum(self._lag_by_partition().values())
+
+    def _dead_letter(self, dead: list[DeadLetter]) -> None:
+        if self.dlt_producer is None:
+            self.dlt_producer = kafka_io.make_producer(f"{self.service.name}-dlt")
+        futures = []
+        for letter in dead:
+            record = letter.record
+            if is_dead_letter_topic(record.topic):
+                continue
+            headers = [(k, v) for k, v in record.headers if not k.startswith("dlt_") and isinstance(v, (bytes, bytearray))]
+            headers += [
+                ("dlt_reason", letter.reason.encode()),
+                ("dlt_error", letter.error[:2000].encode(errors="replace")),
+                ("dlt_topic", record.topic.encode()),
+                ("dlt_partition", str(record.partition).encode()),
+                ("dlt_offset", str(record.offset).encode()),
+                ("dlt_group", self.service.group.encode()),
+                ("dlt_time", datetime.now(UTC).isoformat().encode()),
+            ]
+            futures.append(self.dlt_producer.send(record.topic + ".dlt", key=record.key, value=record.value, headers=headers))
+            log.warning(
+                "%s: dead-lettered %s[%s]@%s to %s.dlt: %s (%s)",
+                self.service.name, record.topic, record.partition, record.offset, record.topic,
+                letter.reason, letter.error[:200],
+            )
+        for future in futures:
+            future.get(timeout=30)  # the offset is committed only once the dead letter is safe
+        metrics.dead_letters.labels(self.service.group).inc(len(futures))

@@ -1,0 +1,54 @@
+"""A bounded app's wiring: its database, its outbox/inbox tables and the handlers of its consumer group.
+
+Each app builds one `Service` in `<app>/service.py`; `settings.CONVEYOR_SERVICES` names them, so the
+event bus finds them without importing any app by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Callable
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from . import schemas
+from .envelope import Envelope
+
+Handler = Callable[[Envelope], None]
+ALL_EVENTS = "*"  # a handler key that receives every event, dead letters included (the dashboard)
+
+
+@dataclass
+class Service:
+    name: str
+    database: str
+    outbox: type
+    inbox: type
+    lease: type
+    handlers: dict[str, list[Handler]] = field(default_factory=dict)
+    group: str = ""
+    on_idle: Callable[[], None] | None = None  # called between batches (e.g. to push frames)
+
+    def __post_init__(self) -> None:
+        self.group = self.group or f"conveyor.{self.name}"
+
+    def topics(self) -> list[str]:
+        """The physical topics this service's consumer group reads."""
+        if ALL_EVENTS in self.handlers:
+            logical = schemas.all_topics()
+            return sorted({schemas.topic_name(t) for t in logical} | {schemas.topic_name(t) + ".dlt" for t in logical})
+        return sorted({schemas.topic_name(schemas.spec(t).topic) for t in self.handlers})
+
+    def handlers_for(self, event_type: str) -> list[Handler]:
+        return self.handlers.get(event_type, []) + self.handlers.get(ALL_EVENTS, [])
+
+
+@cache
+def service(name: str) -> Service:
+    try:
+        path = settings.CONVEYOR_SERVICES[name]
+    except KeyError:
+        raise LookupError(f"no service named {name!r}; known: {', '.join(settings.CONVEYOR_SERVICES)}") from None
+    return import_string(path)

@@ -1,0 +1,24 @@
+"""Inventory's reactions to other apps' events, registered in one place."""
+
+from eventbus.envelope import Envelope
+
+from . import services
+
+
+def reserve_for_order(event: Envelope) -> None:
+    services.reserve_stock(event.data["order_id"], event.data["lines"], caused_by=event)
+
+
+def release_for_cancelled_order(event: Envelope) -> None:
+    services.release_reservation(event.data["order_id"], reason="cancelled", caused_by=event)
+
+
+def consume_for_dispatched_shipment(event: Envelope) -> None:
+    services.consume_reservation(event.data["order_id"], caused_by=event)
+
+
+HANDLERS = {
+    "conveyor.shop.order.placed.v1": [reserve_for_order],
+    "conveyor.shop.order.cancelled.v1": [release_for_cancelled_order],
+    "conveyor.shipping.shipment.dispatched.v1": [consume_for_dispatched_shipment],
+}

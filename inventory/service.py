@@ -1,0 +1,8 @@
+from eventbus.service import Service
+
+from .handlers import HANDLERS
+from .models import InboxMessage, OutboxMessage, RelayLease
+
+SERVICE = Service(
+    name="inventory", database="inventory", outbox=OutboxMessage, inbox=InboxMessage, lease=RelayLease, handlers=HANDLERS
+)

@@ -1,0 +1,152 @@
+"""Inventory's writes. Every function runs in one transaction of the inventory database and publishes
+the events it causes through the outbox."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from eventbus.envelope import Envelope
+from eventbus.outbox import publish
+
+from .events import StockChanged, StockRejected, StockReleased, StockReserved
+from .models import Reservation, ReservationLine, StockItem
+
+DB = "inventory"
+log = logging.getLogger("inventory")
+
+
+class _Rejected(Exception):
+    """Rolls back the lines reserved so far: all or nothing."""
+
+
+def _merge(lines: list[dict]) -> dict[str, int]:
+    wanted: dict[str, int] = {}
+    for line in lines:
+        wanted[line["sku"]] = wanted.get(line["sku"], 0) + int(line["quantity"])
+    return dict(sorted(wanted.items()))  # a fixed order keeps two reservations from deadlocking
+
+
+def _announce(skus, caused_by: Envelope | None) -> None:
+    for item in StockItem.objects.using(DB).filter(sku__in=list(skus)):
+        publish(StockChanged(item.sku, item.on_hand, item.reserved, item.available), caused_by=caused_by)
+
+
+def reserve_stock(order_id: str, lines: list[dict], caused_by: Envelope | None = None) -> bool:
+    """Reserve every line or none. Returns True when reserved; publishes StockReserved or StockRejected."""
+    with transaction.atomic(using=DB):
+        if Reservation.objects.using(DB).filter(order_id=order_id).exists():
+            log.info("order %s already has a reservation; nothing to do", order_id)
+            return True
+        wanted = _merge(lines)
+        try:
+            with transaction.atomic(using=DB):
+                for sku, quantity in wanted.items():
+                    # Conditional UPDATE: the check and the write are one statement, so concurrent
+                    # consumers can never both take the last unit.
+                    taken = (
+                        StockItem.objects.using(DB)
+                        .filter(sku=sku, on_hand__gte=F("reserved") + quantity)
+                        .update(reserved=F("reserved") + quantity)
+                    )
+                    if not taken:
+                        raise _Rejected
+        except _Rejected:
+            stock = {s.sku: s for s in StockItem.objects.using(DB).filter(sku__in=list(wanted))}
+            reasons = [
+                {
+                    "sku": sku,
+                    "requested": quantity,
+                    "available": stock[sku].available if sku in stock else 0,
+                    "reason": "insufficient-stock" if sku in stock else "unknown-sku",
+                }
+                for sku, quantity in wanted.items()
+                if sku not in stock or stock[sku].available < quantity
+            ]
+            publish(StockRejected(order_id, reasons), caused_by=caused_by)
+            return False
+        reservation = Reservation.objects.using(DB).create(order_id=order_id)
+        ReservationLine.objects.using(DB).bulk_create(
+            [ReservationLine(reservation=reservation, sku=sku, quantity=q) for sku, q in wanted.items()]
+        )
+        publish(StockReserved(order_id, [{"sku": s, "quantity": q} for s, q in wanted.items()]), caused_by=caused_by)
+        _announce(wanted, caused_by)
+        return True
+
+
+def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Envelope | None = None) -> bool:
+    """Give an active reservation's units back (compensation). False when there is nothing to release."""
+    with transaction.atomic(using=DB):
+        updated = (
+            Reservation.objects.using(DB)
+            .filter(order_id=order_id, status=Reservation.Status.ACTIVE)
+            .update(status=Reservation.Status.RELEASED, updated_at=timezone.now())
+        )
+        if not updated:
+            log.info("order %s has no active reservation to release", order_id)
+            return False
+        lines = list(ReservationLine.objects.using(DB).filter(reservation_id=order_id))
+        for line in lines:
+            StockItem.objects.using(DB).filter(sku=line.sku).update(reserved=F("reserved") - line.quantity)
+        publish(
+            StockReleased(order_id, [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines], reason),
+            caused_by=caused_by,
+        )
+        _announce([ln.sku for ln in lines], caused_by)
+        return True
+
+
+def consume_reservation(order_id: str, caused_by: Envelope | None = None) -> bool:
+    """The goods left the warehouse: the reserved units leave the stock."""
+    with transaction.atomic(using=DB):
+        updated = (
+            Reservation.objects.using(DB)
+            .filter(order_id=order_id, status=Reservation.Status.ACTIVE)
+            .update(status=Reservation.Status.CONSUMED, updated_at=timezone.now())
+        )
+        if not updated:
+            log.warning("dispatch of order %s found no active reservation; stock unchanged", order_id)
+            return False
+        lines = list(ReservationLine.objects.using(DB).filter(reservation_id=order_id))
+        for line in lines:
+            StockItem.objects.using(DB).filter(sku=line.sku).update(
+                reserved=F("reserved") - line.quantity, on_hand=F("on_hand") - line.quantity
+            )
+        _announce([ln.sku for ln in lines], caused_by)
+        return True
+
+
+def restock(sku: str, quantity: int) -> StockItem:
+    """Add units (creating the SKU if new) and tell the storefront."""
+    if quantity <= 0:
+        raise ValueError("restock quantity must be positive")
+    with transaction.atomic(using=DB):
+        item, _ = StockItem.objects.using(DB).get_or_create(sku=sku)
+        StockItem.objects.using(DB).filter(sku=sku).update(on_hand=F("on_hand") + quantity)
+        _announce([sku], None)
+        item.refresh_from_db(using=DB)
+        return item
+
+
+def set_stock(sku: str, on_hand: int) -> StockItem:
+    """Set a SKU's units on hand (seeding, stock-takes). Never below what is reserved."""
+    with transaction.atomic(using=DB):
+        item, _ = StockItem.objects.using(DB).get_or_create(sku=sku)
+        item.on_hand = max(on_hand, item.reserved)
+        item.save(using=DB)
+        _announce([sku], None)
+        return item
+
+
+def release_expired_reservations(older_than: timedelta) -> int:
+    """The sweep: reservations held too long (the order never shipped) go back to stock."""
+    cutoff = timezone.now() - older_than
+    stale = Reservation.objects.using(DB).filter(status=Reservation.Status.ACTIVE, created_at__lt=cutoff)
+    released = 0
+    for order_id in stale.values_list("order_id", flat=True)[:500]:
+        released += release_reservation(str(order_id), reason="expired")
+    return released

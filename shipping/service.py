@@ -1,0 +1,8 @@
+from eventbus.service import Service
+
+from .handlers import HANDLERS
+from .models import InboxMessage, OutboxMessage, RelayLease
+
+SERVICE = Service(
+    name="shipping", database="shipping", outbox=OutboxMessage, inbox=InboxMessage, lease=RelayLease, handlers=HANDLERS
+)

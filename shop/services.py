@@ -1,0 +1,140 @@
+"""The shop's writes: place and cancel orders, follow the saga, keep the availability read model."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from eventbus.envelope import Envelope
+from eventbus.outbox import publish
+
+from .events import OrderCancelled, OrderPlaced
+from .models import Order, OrderHistory, OrderLine, Product
+from .stages import CANCELLABLE, path_to
+
+DB = "shop"
+MAX_QUANTITY = 100
+log = logging.getLogger("shop")
+
+
+class OrderError(ValueError):
+    """Bad input for an order; `errors` maps a field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class NotCancellable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    token: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(order: Order, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(order.token_hash, hash_token(token))
+
+
+def place_order(*, email: str, name: str, address: str, lines: list[dict], session_key: str = "") -> PlacedOrder:
+    """Commit the order and its OrderPlaced event together; works while Kafka is down."""
+    errors: dict[str, list[str]] = {}
+    for field, value, limit in (("email", email, 254), ("name", name, 200), ("address", address, 1000)):
+        if not (value or "").strip():
+            errors.setdefault(field, []).append("This field is required.")
+        elif len(value) > limit:
+            errors.setdefault(field, []).append(f"At most {limit} characters.")
+    if email and "@" not in email:
+        errors.setdefault("email", []).append("Enter a valid email address.")
+    wanted: dict[str, int] = {}
+    for line in lines or []:
+        quantity = line.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
+            errors.setdefault("lines", []).append(f"quantity for {line.get('sku')!r} must be 1 to {MAX_QUANTITY}.")
+            continue
+        wanted[str(line.get("sku"))] = wanted.get(str(line.get("sku")), 0) + quantity
+    if not lines:
+        errors.setdefault("lines", []).append("An order needs at least one line.")
+    products = {p.sku: p for p in Product.objects.using(DB).filter(sku__in=list(wanted), active=True)}
+    unknown = sorted(set(wanted) - set(products))
+    if unknown:
+        errors.setdefault("lines", []).append(f"unknown product(s): {', '.join(unknown)}")
+    if errors:
+        raise OrderError(errors)
+
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic(using=DB):
+        total = sum((products[s].price * q for s, q in wanted.items()), Decimal("0"))
+        order = Order.objects.using(DB).create(
+            email=email.strip(), name=name.strip(), address=address.strip(), total=total,
+            token_hash=hash_token(token), session_key=session_key or "",
+        )
+        OrderLine.objects.using(DB).bulk_create(
+            [OrderLine(order=order, sku=s, name=products[s].name, quantity=q, unit_price=products[s].price) for s, q in wanted.items()]
+        )
+        OrderHistory.objects.using(DB).create(order=order, status=Order.Status.PLACED, at=order.created_at)
+        publish(
+            OrderPlaced(
+                order_id=str(order.id), email=order.email, name=order.name, address=order.address,
+                lines=[{"sku": s, "quantity": q, "unit_price": f"{products[s].price:.2f}"} for s, q in wanted.items()],
+                total=f"{total:.2f}",
+            ),
+            correlation_id=str(order.id),
+        )
+    return PlacedOrder(order, token)
+
+
+def cancel_order(order_id, reason: str = "customer request") -> Order:
+    """Cancel before dispatch; inventory releases the stock when it hears of it (compensation)."""
+    with transaction.atomic(using=DB):
+        order = Order.objects.using(DB).select_for_update().get(id=order_id)
+        if order.status not in CANCELLABLE:
+            raise NotCancellable(f"order is {order.status}; only {', '.join(sorted(CANCELLABLE))} orders can be cancelled")
+        _move(order, ["cancelled"], None)
+        publish(OrderCancelled(str(order.id), reason[:200]), correlation_id=str(order.id))
+        return order
+
+
+def _move(order: Order, stages: list[str], event: Envelope | None) -> None:
+    now = timezone.now()
+    OrderHistory.objects.using(DB).bulk_create(
+        [OrderHistory(order=order, status=s, at=now, event_id=event.id if event else None) for s in stages]
+    )
+    order.status = stages[-1]
+    order.save(using=DB, update_fields=["status", "rejection", "updated_at"])
+
+
+def follow_saga(order_id: str, target: str, event: Envelope, rejection: list | None = None) -> bool:
+    """Move the order to `target` if that is a legal move; a late, duplicate or out-of-order event is
+    logged and changes nothing."""
+    with transaction.atomic(using=DB):
+        order = Order.objects.using(DB).select_for_update().filter(id=order_id).first()
+        if order is None:
+            log.warning("%s for unknown order %s ignored", event.type, order_id)
+            return False
+        stages = path_to(order.status, target)
+        if not stages:
+            log.info("order %s is %s; %s (-> %s) changes nothing", order_id, order.status, event.type, target)
+            return False
+        if rejection is not None:
+            order.rejection = rejection
+        _move(order, stages, event)
+        return True
+
+
+def update_availability(sku: str, available: int) -> None:
+    Product.objects.using(DB).filter(sku=sku).update(available=available)
