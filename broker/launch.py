@@ -52,7 +52,8 @@ def resolve_jars(lib: Path = LIB) -> Path:
         return lib
     if not shutil.which("java"):
         raise LaunchError(
-            "Java is not installed. Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless) and retry."
+            "Java is not installed. Install Java 17 or newer "
+            "(Debian: apt-get install openjdk-17-jre-headless) and retry."
         )
     mvn = shutil.which("mvn")
     if not mvn:
@@ -221,7 +222,10 @@ class Cluster:
                 )
             )
             (node.data_dir / "log4j2.xml").write_text(
-                LOG4J2.format(log=self.log_dir / f"kafka{'' if self.nodes_count == 1 else '-' + str(node.node_id)}.log", node=node.node_id)
+                LOG4J2.format(
+                    log=self.log_dir / f"kafka{'' if self.nodes_count == 1 else '-' + str(node.node_id)}.log",
+                    node=node.node_id,
+                )
             )
 
     def format_storage(self, lib: Path) -> None:
@@ -309,7 +313,9 @@ class Cluster:
             except OSError:
                 pass
             if time.monotonic() - started > timeout:
-                raise LaunchError(f"Kafka did not answer on 127.0.0.1:{node.port} within {timeout:.0f}s.\n{self.log_tail()}")
+                raise LaunchError(
+                    f"Kafka did not answer on 127.0.0.1:{node.port} within {timeout:.0f}s.\n{self.log_tail()}"
+                )
             time.sleep(0.1)
         return time.monotonic() - started
 

@@ -4,5 +4,10 @@ from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
-    name="dashboard", database="dashboard", outbox=OutboxMessage, inbox=InboxMessage, lease=RelayLease, handlers=HANDLERS
+    name="dashboard",
+    database="dashboard",
+    outbox=OutboxMessage,
+    inbox=InboxMessage,
+    lease=RelayLease,
+    handlers=HANDLERS,
 )

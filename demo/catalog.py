@@ -2,7 +2,13 @@
 
 PRODUCTS = [
     ("MUG-001", "Kafka Mug", "A 350 ml stoneware mug for long consumer-lag investigations.", "12.50", 120),
-    ("TEE-002", "Event Sourcing T-shirt", "Organic cotton; the back lists every state it has ever been in.", "24.00", 60),
+    (
+        "TEE-002",
+        "Event Sourcing T-shirt",
+        "Organic cotton; the back lists every state it has ever been in.",
+        "24.00",
+        60,
+    ),
     ("CAP-003", "Partition Cap", "One size fits every key.", "18.00", 40),
     ("BAG-004", "Outbox Tote Bag", "Holds what you committed until the relay picks it up.", "15.00", 80),
     ("STK-005", "Idempotent Sticker Pack", "Apply twice, get one sticker's worth of effect.", "4.00", 500),

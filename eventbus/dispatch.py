@@ -81,12 +81,12 @@ class Dispatcher:
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
         with transaction.atomic(using=svc.database):
-            seen = set(
+            seen = {
                 str(i)
                 for i in svc.inbox.objects.using(svc.database)
                 .filter(group=svc.group, event_id__in=ids)
                 .values_list("event_id", flat=True)
-            )
+            }
             applied = []
             for record, item in decoded:
                 if isinstance(item, Poison):
@@ -143,8 +143,14 @@ class Dispatcher:
                 log.info(
                     "handled %s",
                     event.type,
-                    extra={"event_id": event.id, "order_id": event.correlation_id, "correlation_id": event.correlation_id},
+                    extra={
+                        "event_id": event.id,
+                        "order_id": event.correlation_id,
+                        "correlation_id": event.correlation_id,
+                    },
                 )
                 return None
-            log.warning("handler failed for %s %s (attempt %s/%s): %s", event.type, event.id, attempt, self.max_attempts, error)
+            log.warning(
+                "handler failed for %s %s (attempt %s/%s): %s", event.type, event.id, attempt, self.max_attempts, error
+            )
         return error

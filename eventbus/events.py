@@ -1,12 +1,12 @@
 """Domain events as small dataclasses. An app's `events.py` declares what it publishes:
 
-    @dataclass(frozen=True)
-    class OrderPlaced(Event):
-        TYPE: ClassVar[str] = "conveyor.shop.order.placed.v1"
-        SOURCE: ClassVar[str] = "shop"
-        SUBJECT: ClassVar[str] = "order_id"
-        order_id: str
-        ...
+@dataclass(frozen=True)
+class OrderPlaced(Event):
+    TYPE: ClassVar[str] = "conveyor.shop.order.placed.v1"
+    SOURCE: ClassVar[str] = "shop"
+    SUBJECT: ClassVar[str] = "order_id"
+    order_id: str
+    ...
 """
 
 from dataclasses import asdict, dataclass

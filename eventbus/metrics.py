@@ -8,11 +8,15 @@ events_duplicate = Counter("conveyor_events_duplicate_total", "Redelivered event
 dead_letters = Counter("conveyor_dead_letters_total", "Events sent to a dead-letter topic", ["group"])
 consumer_retries = Counter("conveyor_consumer_retries_total", "Batches retried after a transient error", ["group"])
 handler_seconds = Histogram(
-    "conveyor_handler_seconds", "Time spent in handlers per event", ["group", "type"],
+    "conveyor_handler_seconds",
+    "Time spent in handlers per event",
+    ["group", "type"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
 consumer_lag = Gauge(
-    "conveyor_consumer_lag", "Records behind the high watermark", ["group", "topic", "partition"],
+    "conveyor_consumer_lag",
+    "Records behind the high watermark",
+    ["group", "topic", "partition"],
     multiprocess_mode="livesum",
 )
 

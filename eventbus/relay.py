@@ -115,7 +115,9 @@ class Relay:
                 sent = self.relay_once()
                 delay = self.poll_seconds
             except kafka_io.BrokerUnavailable as exc:
-                log.warning("%s relay: Kafka unreachable (%s); events stay in the outbox; retrying", self.service.name, exc)
+                log.warning(
+                    "%s relay: Kafka unreachable (%s); events stay in the outbox; retrying", self.service.name, exc
+                )
                 sent, delay = 0, min(max(delay * 2, 0.5), 10)
             except DatabaseError as exc:
                 log.warning("%s relay: database unavailable (%s); retrying", self.service.name, exc)

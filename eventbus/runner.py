@@ -107,7 +107,10 @@ class ConsumerRunner:
                 # Nothing of the batch was applied; keep it and try again once the database is back.
                 log.warning(
                     "%s: database unavailable (%s); retrying the batch of %s in %.1fs",
-                    self.service.name, exc, len(records), delay,
+                    self.service.name,
+                    exc,
+                    len(records),
+                    delay,
                 )
                 metrics.consumer_retries.labels(self.service.group).inc()
                 connections[self.service.database].close()
@@ -120,9 +123,7 @@ class ConsumerRunner:
             os.kill(os.getpid(), signal.SIGKILL)
         if result.dead:
             self._dead_letter(result.dead)
-        self.consumer.commit(
-            {tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()}
-        )
+        self.consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
         if self.relay:
             self.relay.wake.set()
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -130,8 +131,14 @@ class ConsumerRunner:
         metrics.record_batch(self.service.group, result, lag_by_partition=self._lag_by_partition())
         log.info(
             "%s: batch of %s events (%s handled, %s duplicate, %s ignored, %s dead-lettered) in %.0f ms; lag %s",
-            self.service.name, len(records), result.handled, result.duplicates, result.ignored,
-            len(result.dead), elapsed_ms, lag,
+            self.service.name,
+            len(records),
+            result.handled,
+            result.duplicates,
+            result.ignored,
+            len(result.dead),
+            elapsed_ms,
+            lag,
         )
 
     def _rewind(self, polled) -> None:
@@ -157,7 +164,9 @@ class ConsumerRunner:
             record = letter.record
             if is_dead_letter_topic(record.topic):
                 continue
-            headers = [(k, v) for k, v in record.headers if not k.startswith("dlt_") and isinstance(v, (bytes, bytearray))]
+            headers = [
+                (k, v) for k, v in record.headers if not k.startswith("dlt_") and isinstance(v, (bytes, bytearray))
+            ]
             headers += [
                 ("dlt_reason", letter.reason.encode()),
                 ("dlt_error", letter.error[:2000].encode(errors="replace")),
@@ -167,11 +176,18 @@ class ConsumerRunner:
                 ("dlt_group", self.service.group.encode()),
                 ("dlt_time", datetime.now(UTC).isoformat().encode()),
             ]
-            futures.append(self.dlt_producer.send(record.topic + ".dlt", key=record.key, value=record.value, headers=headers))
+            futures.append(
+                self.dlt_producer.send(record.topic + ".dlt", key=record.key, value=record.value, headers=headers)
+            )
             log.warning(
                 "%s: dead-lettered %s[%s]@%s to %s.dlt: %s (%s)",
-                self.service.name, record.topic, record.partition, record.offset, record.topic,
-                letter.reason, letter.error[:200],
+                self.service.name,
+                record.topic,
+                record.partition,
+                record.offset,
+                record.topic,
+                letter.reason,
+                letter.error[:200],
             )
         for future in futures:
             future.get(timeout=30)  # the offset is committed only once the dead letter is safe

@@ -4,10 +4,11 @@ The schema files are the published language between the apps (read by producer a
 and by docs/asyncapi.yaml); each carries `x-topic`, the topic its type travels on.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import fastjsonschema
 import orjson

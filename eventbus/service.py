@@ -6,9 +6,9 @@ event bus finds them without importing any app by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Callable
 
 from django.conf import settings
 from django.utils.module_loading import import_string

@@ -7,8 +7,9 @@ from django.utils import timezone
 @shared_task(name="eventbus.prune_outboxes")
 def prune_outboxes(days: int = 7) -> int:
     """Sent outbox rows are only history; keep a week of them."""
-    from .service import service
     from django.conf import settings
+
+    from .service import service
 
     cutoff = timezone.now() - timedelta(days=days)
     pruned = 0

@@ -17,12 +17,12 @@ class StockItem(models.Model):
             models.CheckConstraint(condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.available} available of {self.on_hand}"
+
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
-
-    def __str__(self) -> str:
-        return f"{self.sku}: {self.available} available of {self.on_hand}"
 
 
 class Reservation(models.Model):

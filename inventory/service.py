@@ -4,5 +4,10 @@ from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
-    name="inventory", database="inventory", outbox=OutboxMessage, inbox=InboxMessage, lease=RelayLease, handlers=HANDLERS
+    name="inventory",
+    database="inventory",
+    outbox=OutboxMessage,
+    inbox=InboxMessage,
+    lease=RelayLease,
+    handlers=HANDLERS,
 )

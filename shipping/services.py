@@ -17,7 +17,11 @@ from .models import Shipment
 DB = "shipping"
 log = logging.getLogger("shipping")
 S = Shipment.Status
-NEXT = {S.READY: (S.PACKED, ShipmentPacked), S.PACKED: (S.DISPATCHED, ShipmentDispatched), S.DISPATCHED: (S.DELIVERED, ShipmentDelivered)}
+NEXT = {
+    S.READY: (S.PACKED, ShipmentPacked),
+    S.PACKED: (S.DISPATCHED, ShipmentDispatched),
+    S.DISPATCHED: (S.DELIVERED, ShipmentDelivered),
+}
 
 
 def _schedule(order_id: str, status: str) -> None:

@@ -80,16 +80,26 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
     with transaction.atomic(using=DB):
         total = sum((products[s].price * q for s, q in wanted.items()), Decimal("0"))
         order = Order.objects.using(DB).create(
-            email=email.strip(), name=name.strip(), address=address.strip(), total=total,
-            token_hash=hash_token(token), session_key=session_key or "",
+            email=email.strip(),
+            name=name.strip(),
+            address=address.strip(),
+            total=total,
+            token_hash=hash_token(token),
+            session_key=session_key or "",
         )
         OrderLine.objects.using(DB).bulk_create(
-            [OrderLine(order=order, sku=s, name=products[s].name, quantity=q, unit_price=products[s].price) for s, q in wanted.items()]
+            [
+                OrderLine(order=order, sku=s, name=products[s].name, quantity=q, unit_price=products[s].price)
+                for s, q in wanted.items()
+            ]
         )
         OrderHistory.objects.using(DB).create(order=order, status=Order.Status.PLACED, at=order.created_at)
         publish(
             OrderPlaced(
-                order_id=str(order.id), email=order.email, name=order.name, address=order.address,
+                order_id=str(order.id),
+                email=order.email,
+                name=order.name,
+                address=order.address,
                 lines=[{"sku": s, "quantity": q, "unit_price": f"{products[s].price:.2f}"} for s, q in wanted.items()],
                 total=f"{total:.2f}",
             ),
@@ -103,7 +113,9 @@ def cancel_order(order_id, reason: str = "customer request") -> Order:
     with transaction.atomic(using=DB):
         order = Order.objects.using(DB).select_for_update().get(id=order_id)
         if order.status not in CANCELLABLE:
-            raise NotCancellable(f"order is {order.status}; only {', '.join(sorted(CANCELLABLE))} orders can be cancelled")
+            raise NotCancellable(
+                f"order is {order.status}; only {', '.join(sorted(CANCELLABLE))} orders can be cancelled"
+            )
         _move(order, ["cancelled"], None)
         publish(OrderCancelled(str(order.id), reason[:200]), correlation_id=str(order.id))
         return order

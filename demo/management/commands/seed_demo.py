@@ -23,8 +23,11 @@ class Command(BaseCommand):
             Product.objects.using("shop").update_or_create(
                 sku=sku,
                 defaults=dict(
-                    name=name, description=description, price=Decimal(price),
-                    image=f"shop/img/{sku.lower()}.svg", available=units,
+                    name=name,
+                    description=description,
+                    price=Decimal(price),
+                    image=f"shop/img/{sku.lower()}.svg",
+                    available=units,
                 ),
             )
             inventory.set_stock(sku, units)
