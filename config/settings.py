@@ -91,7 +91,7 @@ BOUNDED_APPS = ("shop", "inventory", "shipping", "dashboard")
 SQLITE_OPTIONS = {
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so two writers
     # queue on the busy timeout instead of failing with "database is locked" half way through.
-    "timeout": 20,
+    "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "20")),
     "transaction_mode": "IMMEDIATE",
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
@@ -109,6 +109,7 @@ def database(alias: str, var: str) -> dict:
         test_dir = env("CONVEYOR_TEST_DB_DIR")
         # Integration tests share their databases with real subprocesses, so they must be files.
         config["TEST"] = {"NAME": str(Path(test_dir) / f"{alias}.sqlite3")} if test_dir else {}
+    config.setdefault("TEST", {})["DEPENDENCIES"] = []  # the databases are independent of one another
     return config
 
 

@@ -111,7 +111,7 @@ class Dispatcher:
         return result
 
     def _poison(self, record: Record, poison: Poison, result: BatchResult) -> None:
-        if ALL_EVENTS in self.service.handlers and hasattr(self.service, "on_poison") and self.service.on_poison:
+        if self.service.on_poison is not None:
             self.service.on_poison(record, poison)  # the dashboard records it; it never re-dead-letters
             return
         if is_dead_letter_topic(record.topic):

@@ -63,3 +63,27 @@ def wake_relays() -> None:
     """A relay in this process sends at once instead of waiting for its next poll."""
     for flag in _wakers:
         flag.set()
+
+
+def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
+    """Put an already-encoded message (e.g. a dead letter being replayed) in a service's outbox.
+
+    `topic` is the physical topic. Must run inside that service's database transaction.
+    """
+    import uuid
+
+    owner = service(service_name)
+    if not connections[owner.database].in_atomic_block:
+        raise RuntimeError(f"publish_raw() must run inside transaction.atomic(using={owner.database!r})")
+    owner.outbox.objects.using(owner.database).create(
+        event_id=uuid.uuid4(),  # the outbox row's id; the message keeps its own ce_id
+        event_type=headers.get("ce_type", "raw"),
+        topic=RAW_TOPIC_PREFIX + topic,
+        key=(key or b"").decode(errors="replace"),
+        headers=headers,
+        value=value,
+    )
+    transaction.on_commit(wake_relays, using=owner.database)
+
+
+RAW_TOPIC_PREFIX = "raw:"  # the relay sends these to the physical topic as is

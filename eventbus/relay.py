@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import kafka_io, schemas
-from .outbox import register_waker
+from .outbox import RAW_TOPIC_PREFIX, register_waker
 from .service import Service
 
 log = logging.getLogger("eventbus.relay")
@@ -86,7 +86,9 @@ class Relay:
             (
                 position,
                 self.producer.send(
-                    schemas.topic_name(topic),
+                    topic.removeprefix(RAW_TOPIC_PREFIX)
+                    if topic.startswith(RAW_TOPIC_PREFIX)
+                    else schemas.topic_name(topic),
                     key=key.encode(),
                     value=bytes(value),
                     headers=[(name, text.encode()) for name, text in headers.items()],

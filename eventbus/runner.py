@@ -28,8 +28,10 @@ log = logging.getLogger("eventbus.consumer")
 class _Rebalance(ConsumerRebalanceListener):
     # Offsets are committed synchronously after every batch, before the next poll (the only place a
     # rebalance can happen), so nothing applied is ever left uncommitted when partitions are revoked.
-    def __init__(self, name: str):
+    def __init__(self, name: str, consumer=None, replay: bool = False):
         self.name = name
+        self.consumer = consumer
+        self.replay = replay
 
     def on_partitions_revoked(self, revoked):
         if revoked:
@@ -37,6 +39,9 @@ class _Rebalance(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):
         log.info("%s: partitions assigned: %s", self.name, _fmt(assigned) or "none (more copies than partitions?)")
+        if self.replay and assigned:
+            log.info("%s: replaying assigned partitions from offset 0", self.name)
+            self.consumer.seek_to_beginning(*assigned)
 
 
 def _fmt(partitions) -> str:
@@ -44,7 +49,7 @@ def _fmt(partitions) -> str:
 
 
 class ConsumerRunner:
-    def __init__(self, service: Service, *, relay: bool = True, poll_seconds: float | None = None):
+    def __init__(self, service: Service, *, relay: bool = True, poll_seconds: float | None = None, replay=False):
         from django.conf import settings
 
         self.service = service
@@ -53,6 +58,7 @@ class ConsumerRunner:
         self.relay = Relay(service, poll_seconds or settings.OUTBOX_POLL_SECONDS) if relay else None
         self.dlt_producer = None
         self.consumer = None
+        self.replay = replay
 
     def install_signal_handlers(self) -> None:
         def _stop(signum, _frame):
@@ -71,7 +77,7 @@ class ConsumerRunner:
         relay_thread = self.relay.start() if self.relay else None
         topics = self.service.topics()
         self.consumer = kafka_io.make_consumer(self.service.group, name)
-        self.consumer.subscribe(topics, listener=_Rebalance(name))
+        self.consumer.subscribe(topics, listener=_Rebalance(name, self.consumer, self.replay))
         log.info("%s: consuming %s as group %s", name, ", ".join(topics), self.service.group)
         try:
             while not self.stopping.is_set():
@@ -126,6 +132,8 @@ class ConsumerRunner:
         self.consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
         if self.relay:
             self.relay.wake.set()
+        if self.service.on_batch:
+            self.service.on_batch()
         elapsed_ms = (time.perf_counter() - started) * 1000
         lag = self.lag()
         metrics.record_batch(self.service.group, result, lag_by_partition=self._lag_by_partition())

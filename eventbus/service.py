@@ -29,7 +29,9 @@ class Service:
     lease: type
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
     group: str = ""
-    on_idle: Callable[[], None] | None = None  # called between batches (e.g. to push frames)
+    on_idle: Callable[[], None] | None = None  # called between polls (e.g. to push frames, sample lag)
+    on_batch: Callable[[], None] | None = None  # called after each batch's commit
+    on_poison: Callable | None = None  # (record, poison): a reader of every topic records, never dead-letters
 
     def __post_init__(self) -> None:
         self.group = self.group or f"conveyor.{self.name}"

@@ -37,6 +37,8 @@ def check(value: Any, depth: int = 0) -> None:
     elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise JsonRejected("NaN and Infinity are not JSON")
+        if abs(value) > MAX_SAFE_INTEGER:  # orjson reads integers past 64 bits as floats
+            raise JsonRejected(f"number {value!r} is beyond 2^53 and would lose precision")
     elif isinstance(value, dict):
         for item in value.values():
             check(item, depth + 1)

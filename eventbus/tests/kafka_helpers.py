@@ -1,0 +1,72 @@
+"""Producing and reading raw records in tests, with the same clients the event bus uses."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from eventbus import envelope, kafka_io, schemas
+
+_producer = None
+
+
+def producer():
+    global _producer
+    if _producer is None:
+        _producer = kafka_io.make_producer("tests", linger_ms=0)
+    return _producer
+
+
+def send_raw(topic: str, value: bytes | None, headers: list[tuple[str, bytes]] | None = None, key: bytes | None = None):
+    """`topic` is logical (e.g. shop.orders); the current prefix is applied."""
+    return producer().send(schemas.topic_name(topic), key=key, value=value, headers=headers or []).get(timeout=30)
+
+
+def send_event(event_type: str, source: str, subject: str, data: dict, **kwargs) -> envelope.Message:
+    message = envelope.encode(event_type=event_type, source_app=source, subject=subject, data=data, **kwargs)
+    send_raw(message.topic, message.value, [(k, v.encode()) for k, v in message.headers.items()], message.key)
+    return message
+
+
+def close() -> None:
+    global _producer
+    if _producer is not None:
+        _producer.close(timeout=5)
+        _producer = None
+
+
+def read_topic(topic: str, expected: int, timeout: float = 60.0) -> list:
+    """Read a physical topic from the beginning until `expected` records arrived (or fail)."""
+    consumer = kafka_io.make_consumer(None, f"reader-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+    consumer.subscribe([topic])
+    records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    assert len(records) >= expected, f"{topic}: expected {expected} records, got {len(records)}"
+    return records
+
+
+def placed_data(order_id: str, sku: str, quantity: int = 1) -> dict:
+    return {
+        "order_id": order_id,
+        "email": "test@example.com",
+        "name": "Test Buyer",
+        "address": "1 Test Street",
+        "lines": [{"sku": sku, "quantity": quantity, "unit_price": "1.00"}],
+        "total": f"{quantity:.2f}",
+    }
+
+
+def send_placed(sku: str, quantity: int = 1, order_id: str | None = None) -> str:
+    order_id = order_id or str(uuid.uuid4())
+    send_event("conveyor.shop.order.placed.v1", "shop", order_id, placed_data(order_id, sku, quantity))
+    return order_id
+
+
+def send_cancelled(order_id: str) -> None:
+    send_event("conveyor.shop.order.cancelled.v1", "shop", order_id, {"order_id": order_id, "reason": "test"})
