@@ -80,7 +80,8 @@ def database_url(alias: str) -> str:
     conf = connections[alias].settings_dict
     if conf["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{conf['NAME']}"
-    return f"postgres://{conf['USER']}:{conf['PASSWORD']}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
+    host, port = conf["HOST"] or "127.0.0.1", conf["PORT"] or 5432
+    return f"postgres://{conf['USER']}:{conf['PASSWORD']}@{host}:{port}/{conf['NAME']}"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 
 from . import envelope
 from .envelope import Envelope, Poison
-from .service import ALL_EVENTS, Service
+from .service import Service
 
 log = logging.getLogger("eventbus")
 

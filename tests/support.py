@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -95,7 +95,7 @@ class RedisServer:
                 "--dir",
                 str(self.workdir),
             ],
-            stdout=open(self.workdir / "redis.log", "ab"),
+            stdout=open(self.workdir / "redis.log", "ab"),  # noqa: SIM115 (the child keeps it)
             stderr=subprocess.STDOUT,
         )
         wait_for(self.ping, 20, f"redis-server on port {self.port} (log: {self.workdir / 'redis.log'})")
@@ -123,7 +123,7 @@ class Stack:
 
     def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         env = {**self.env, **(extra_env or {})}
-        log = open(self.logdir / f"{name}.log", "ab")
+        log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 (the child keeps it)
         process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
