@@ -66,9 +66,11 @@ def kafka_bootstrap(run_dir):
 
     kafka_io.ensure_topics()
     yield servers
+    from eventbus import readiness
     from eventbus.tests import kafka_helpers
 
     kafka_helpers.close()
+    readiness.close()
     if cluster:
         cluster.stop()
 

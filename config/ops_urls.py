@@ -1,9 +1,11 @@
-from django.http import JsonResponse
+"""Operability endpoints: liveness, readiness (Kafka, Redis, every database) and Prometheus metrics."""
+
 from django.urls import path
 
+from . import ops
 
-def healthz(request):
-    return JsonResponse({"status": "ok"})
-
-
-urlpatterns = [path("healthz", healthz)]
+urlpatterns = [
+    path("healthz", ops.healthz),
+    path("readyz", ops.readyz),
+    path("metrics", ops.metrics),
+]

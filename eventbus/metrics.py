@@ -30,3 +30,33 @@ def record_batch(group: str, result, lag_by_partition: dict) -> None:
         events_duplicate.labels(group).inc(result.duplicates)
     for (topic, partition), lag in lag_by_partition.items():
         consumer_lag.labels(group, topic, str(partition)).set(lag)
+
+
+def outbox_and_lag_text() -> bytes:
+    """Gauges read at scrape time from the databases: outbox rows pending and the oldest one's age."""
+    from django.conf import settings
+    from django.db.models import Min
+    from django.utils import timezone
+
+    from .service import service
+
+    lines = [
+        "# HELP conveyor_outbox_pending Outbox rows not yet on Kafka",
+        "# TYPE conveyor_outbox_pending gauge",
+    ]
+    ages = [
+        "# HELP conveyor_outbox_oldest_age_seconds Age of the oldest unsent outbox row",
+        "# TYPE conveyor_outbox_oldest_age_seconds gauge",
+    ]
+    for name in settings.CONVEYOR_SERVICES:
+        svc = service(name)
+        try:
+            pending = svc.outbox.objects.using(svc.database).filter(sent_at__isnull=True)
+            stats = pending.aggregate(oldest=Min("created_at"))
+            count = pending.count()
+        except Exception:
+            continue
+        age = (timezone.now() - stats["oldest"]).total_seconds() if stats["oldest"] else 0.0
+        lines.append(f'conveyor_outbox_pending{{app="{name}"}} {count}')
+        ages.append(f'conveyor_outbox_oldest_age_seconds{{app="{name}"}} {age:.3f}')
+    return ("\n".join(lines + ages) + "\n").encode()
