@@ -59,7 +59,8 @@ def check_disk() -> None:
     free = shutil.disk_usage(ROOT).free
     if free < 1 << 30:
         raise LaunchError(
-            f"only {free >> 20} MB free on this disk; Kafka and the databases need at least 1 GB. Free some space and retry."
+            f"only {free >> 20} MB free on this disk; Kafka and the databases need at least 1 GB. "
+            "Free some space and retry."
         )
 
 
