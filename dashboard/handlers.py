@@ -1,27 +1,197 @@
-"""The dashboard reads every topic into its own read model."""
+"""The dashboard's consumer group reads every topic, dead-letter topics included, into the read model.
 
-from eventbus.envelope import Envelope
+Handlers run inside the batch's transaction on the "dashboard" database. They are idempotent by the
+record's (topic, partition, offset), so a redelivered batch changes nothing, while a dead letter or a
+replay (same `ce_id`, another record) is still recorded. What they write is handed to the live feed only
+when the transaction commits.
+"""
 
-from .models import EventLog
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from eventbus import strict_json
+from eventbus.dispatch import Record, is_dead_letter_topic
+from eventbus.envelope import Envelope, Poison
+
+from . import live
+from .models import DeadLetter, EventLog, OrderCard, TypeCounter
+from .stages import should_move, stage_for
+
+log = logging.getLogger("dashboard")
+DB = "dashboard"
+POISON_TYPE = "(undecodable)"
+
+
+def pretty(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def order_id_of(event: Envelope) -> str:
+    """The order an event belongs to: its `order_id`, else the correlation id (the order that started it)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    order_id = data.get("order_id")
+    return str(order_id) if order_id else (event.correlation_id or "")
 
 
 def record_event(event: Envelope) -> None:
-    EventLog.objects.using("dashboard").get_or_create(
-        topic=event.topic,
-        partition=event.partition,
-        offset=event.offset,
+    dead = is_dead_letter_topic(event.topic or "")
+    entry, created = EventLog.objects.using(DB).get_or_create(
+        topic=event.topic or "",
+        partition=event.partition if event.partition is not None else -1,
+        offset=event.offset if event.offset is not None else -1,
         defaults=dict(
+            kind=EventLog.Kind.DEAD_LETTER if dead else EventLog.Kind.EVENT,
             event_id=event.id,
             event_type=event.type,
             source=event.source,
-            subject=event.subject,
+            subject=event.subject or "",
+            order_id=order_id_of(event),
             correlation_id=event.correlation_id or "",
             causation_id=event.causation_id or "",
             time=event.time,
-            headers=event.headers,
-            payload="",
+            headers=dict(event.headers),
+            payload=pretty(event.data),
         ),
     )
+    if not created:
+        return  # a redelivered record: already in the read model
+    _count(event.type, entry, dead)
+    if dead:
+        # the value on the wire is the JSON data as the bus's writer produced it (the key is the subject)
+        key = event.subject.encode() if event.subject else None
+        _record_dead_letter(entry, event.headers, key=key, value=strict_json.dumps(event.data))
+    else:
+        _move_card(entry, event)
+    transaction.on_commit(lambda: live.feed.note(entry), using=DB)
+
+
+def record_poison(record: Record, poison: Poison) -> None:
+    """Service.on_poison: an undecodable record is shown in the tail (and as a dead letter on a .dlt topic).
+
+    Called in the batch's transaction without a savepoint of its own, so it takes one and never raises.
+    """
+    try:
+        with transaction.atomic(using=DB):
+            _record_poison(record, poison)
+    except IntegrityError:
+        pass  # already recorded (redelivery)
+    except Exception:
+        log.exception(
+            "could not record the undecodable record %s[%s]@%s", record.topic, record.partition, record.offset
+        )
+
+
+def _record_poison(record: Record, poison: Poison) -> None:
+    headers = {name: _text(value) for name, value in record.headers or ()}
+    dead = is_dead_letter_topic(record.topic)
+    if EventLog.objects.using(DB).filter(topic=record.topic, partition=record.partition, offset=record.offset).exists():
+        return
+    value = record.value or b""
+    try:
+        payload = pretty(json.loads(value))
+    except ValueError:
+        payload = _text(value)
+    entry = EventLog.objects.using(DB).create(
+        kind=EventLog.Kind.DEAD_LETTER if dead else EventLog.Kind.POISON,
+        event_id=headers.get("ce_id", "")[:64],
+        event_type=(headers.get("ce_type") or POISON_TYPE)[:200],
+        source=headers.get("ce_source", "")[:200],
+        subject=(headers.get("ce_subject") or _text(record.key or b""))[:200],
+        order_id=headers.get("ce_correlationid", "")[:64],
+        correlation_id=headers.get("ce_correlationid", "")[:64],
+        causation_id=headers.get("ce_causationid", "")[:64],
+        time=_parse_time(headers.get("ce_time")) or _record_time(record),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        headers={**headers, "dashboard_poison": f"{poison.reason}: {poison.detail}"[:2000]},
+        payload=payload,
+    )
+    _count(entry.event_type, entry, dead)
+    if dead:
+        _record_dead_letter(entry, headers, key=record.key, value=value)
+    transaction.on_commit(lambda: live.feed.note(entry), using=DB)
+
+
+def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes | None, value: bytes) -> None:
+    partition, offset = headers.get("dlt_partition", ""), headers.get("dlt_offset", "")
+    DeadLetter.objects.using(DB).create(
+        seq=entry.seq,
+        dlt_topic=entry.topic,
+        reason=headers.get("dlt_reason", "")[:100],
+        error=headers.get("dlt_error", ""),
+        original_topic=headers.get("dlt_topic") or entry.topic.removesuffix(".dlt"),
+        original_partition=int(partition) if partition.lstrip("-").isdigit() else None,
+        original_offset=int(offset) if offset.lstrip("-").isdigit() else None,
+        group=headers.get("dlt_group", "")[:100],
+        dead_at=_parse_time(headers.get("dlt_time")) or timezone.now(),
+        event_type=entry.event_type,
+        subject=entry.subject,
+        key=key,
+        value=value,
+        headers={k: v for k, v in headers.items() if not k.startswith("dlt_")},
+        payload=entry.payload,
+    )
+
+
+def _count(event_type: str, entry: EventLog, dead: bool) -> None:
+    field = "dead_letters" if dead else "count"
+    updated = (
+        TypeCounter.objects.using(DB)
+        .filter(event_type=event_type)
+        .update(**{field: F(field) + 1, "last_seen": entry.received_at})
+    )
+    if not updated:
+        TypeCounter.objects.using(DB).create(event_type=event_type, last_seen=entry.received_at, **{field: 1})
+
+
+def _move_card(entry: EventLog, event: Envelope) -> None:
+    order_id = order_id_of(event)
+    target = stage_for(event.type)
+    if not order_id:
+        return
+    card = OrderCard.objects.using(DB).select_for_update().filter(order_id=order_id).first()
+    if card is None and target is None:
+        return  # not an order event (e.g. a stock level), or an order event before the order is known: tail only
+    placed = event.data if target == "placed" else None
+    if card is None:
+        card = OrderCard(order_id=order_id, stage=target, stage_since=event.time, events=0, last_seq=entry.seq)
+    elif target is not None and should_move(card.stage, target):
+        card.stage, card.stage_since = target, event.time
+    if placed:
+        card.placed_at = event.time
+        card.total = str(placed.get("total", ""))[:32]
+        card.items = sum(int(line.get("quantity", 0)) for line in placed.get("lines", []) if isinstance(line, dict))
+    card.events += 1
+    card.last_seq = max(card.last_seq, entry.seq)
+    card.save(using=DB)
+
+
+def _text(raw: bytes) -> str:
+    return bytes(raw).decode("utf-8", errors="replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _record_time(record: Record) -> datetime:
+    if record.timestamp_ms:
+        return datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
+    return timezone.now()
 
 
 HANDLERS = {"*": [record_event]}

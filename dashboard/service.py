@@ -1,6 +1,7 @@
 from eventbus.service import Service
 
-from .handlers import HANDLERS
+from .handlers import HANDLERS, record_poison
+from .live import feed
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
@@ -10,4 +11,7 @@ SERVICE = Service(
     inbox=InboxMessage,
     lease=RelayLease,
     handlers=HANDLERS,
+    on_idle=feed.tick,
+    on_batch=feed.tick,
+    on_poison=record_poison,
 )

@@ -1,1 +1,8 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from .consumers import OrderConsumer, StockConsumer
+
+websocket_urlpatterns = [
+    path("ws/orders/<uuid:order_id>/", OrderConsumer.as_asgi()),
+    path("ws/stock/", StockConsumer.as_asgi()),
+]

@@ -1,5 +1,7 @@
 """The shop's reads."""
 
+import uuid
+
 from .models import Order, Product
 
 DB = "shop"
@@ -28,3 +30,47 @@ def order_as_dict(order: Order) -> dict:
         "total": f"{order.total:.2f}",
         "history": [{"status": h.status, "at": h.at.isoformat()} for h in order.history.all()],
     }
+
+
+def products_by_sku(skus) -> dict[str, Product]:
+    return {p.sku: p for p in Product.objects.using(DB).filter(sku__in=list(skus), active=True)}
+
+
+def availability() -> list[dict]:
+    """Every active product's availability, for a live page's snapshot."""
+    return [
+        {"sku": sku, "available": n}
+        for sku, n in Product.objects.using(DB).filter(active=True).order_by("sku").values_list("sku", "available")
+    ]
+
+
+def orders_by_ids(order_ids) -> list[Order]:
+    """The given orders, newest first; ids that are not valid UUIDs are skipped."""
+    valid = [i for i in order_ids if _is_uuid(i)]
+    return list(Order.objects.using(DB).filter(id__in=valid).order_by("-created_at"))
+
+
+def orders_as_dicts(order_ids) -> list[dict]:
+    """Several orders in the shape of `order_as_dict`, in one round of queries."""
+    valid = [i for i in order_ids if _is_uuid(i)]
+    orders = Order.objects.using(DB).filter(id__in=valid).prefetch_related("lines", "history")
+    return [order_as_dict(order) for order in orders]
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def terminal_orders(order_ids) -> dict[str, tuple[str, float | None]]:
+    """For the orders that have ended: {id: (status, placed→end in ms)}."""
+    from .models import OrderHistory
+
+    done = {}
+    ended = OrderHistory.objects.using(DB).filter(order_id__in=list(order_ids), status__in=["delivered", "rejected", "cancelled"])
+    for row in ended.select_related("order"):
+        done[str(row.order_id)] = (row.status, (row.at - row.order.created_at).total_seconds() * 1000)
+    return done

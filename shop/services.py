@@ -15,6 +15,7 @@ from django.utils import timezone
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 
+from . import live
 from .events import OrderCancelled, OrderPlaced
 from .models import Order, OrderHistory, OrderLine, Product
 from .stages import CANCELLABLE, path_to
@@ -128,6 +129,7 @@ def _move(order: Order, stages: list[str], event: Envelope | None) -> None:
     )
     order.status = stages[-1]
     order.save(using=DB, update_fields=["status", "rejection", "updated_at"])
+    live.announce_order(order.id)  # after commit; a push failure never undoes the move
 
 
 def follow_saga(order_id: str, target: str, event: Envelope, rejection: list | None = None) -> bool:
@@ -150,3 +152,4 @@ def follow_saga(order_id: str, target: str, event: Envelope, rejection: list | N
 
 def update_availability(sku: str, available: int) -> None:
     Product.objects.using(DB).filter(sku=sku).update(available=available)
+    live.announce_stock(sku, available)

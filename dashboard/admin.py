@@ -1,0 +1,60 @@
+from django.contrib import admin, messages
+
+from . import dead_letters
+from .models import DeadLetter, EventLog, OrderCard, OutboxMessage
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "original_topic", "original_partition", "original_offset", "reason", "group", "status")
+    list_display_links = ("seq", "original_topic")
+    list_filter = ("status", "reason", "group", "original_topic")
+    search_fields = ("subject", "event_type", "error")
+    readonly_fields = [f.name for f in DeadLetter._meta.fields if f.name not in ("key", "value")]
+    exclude = ("key", "value")
+    actions = ("replay", "discard")
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_staff  # the actions need it; every field stays read-only
+
+    @admin.action(description="Replay the selected dead letters on their original topic")
+    def replay(self, request, queryset):
+        done = dead_letters.replay(queryset.values_list("pk", flat=True), request.user)
+        self.message_user(request, f"Replayed {len(done)} dead letter(s).", messages.SUCCESS)
+
+    @admin.action(description="Discard the selected dead letters")
+    def discard(self, request, queryset):
+        done = dead_letters.discard(queryset.values_list("pk", flat=True), request.user)
+        self.message_user(request, f"Discarded {len(done)} dead letter(s).", messages.SUCCESS)
+
+
+@admin.register(EventLog)
+class EventLogAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "kind", "event_type", "subject", "topic", "partition", "offset", "time")
+    list_filter = ("kind", "event_type", "topic")
+    search_fields = ("subject", "event_id", "correlation_id", "order_id")
+
+
+@admin.register(OrderCard)
+class OrderCardAdmin(ReadOnlyAdmin):
+    list_display = ("order_id", "stage", "stage_since", "placed_at", "events", "last_seq")
+    list_filter = ("stage",)
+    search_fields = ("order_id",)
+
+
+@admin.register(OutboxMessage)
+class DashboardOutboxAdmin(ReadOnlyAdmin):
+    list_display = ("position", "event_type", "topic", "key", "created_at", "sent_at")
+    list_filter = ("sent_at",)
+    exclude = ("value",)

@@ -1,0 +1,95 @@
+"""The dashboard's websocket: live frames for staff, with a bounded queue per connection.
+
+Protocol (JSON):
+- server → client: `hello`; `batch` frames (`from_seq`..`to_seq`, events, coalesced cards, counters);
+  `metrics`, `lag`, `dead_letters`; `catchup`/`snapshot` answers; `resync` when it dropped frames.
+- client → server: `{"type": "catchup", "since": <last seq or null>}` after connecting, after `resync`,
+  and whenever it sees a gap in the seqs.
+
+Until a client has asked for its catch-up, and again after its queue overflowed, batch frames are not
+queued for it at all: the catch-up it is about to get is read from the read model after those frames
+were committed, so it holds them. A stalled browser therefore costs a bounded queue, never the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from . import read_model
+from .live import GROUP
+
+CLOSE_FORBIDDEN = 4403
+SEQ_FRAMES = {"batch"}
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    queue_size = 500
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=self.queue_size)
+        self.synced = False
+        self.overflows = 0
+        self.joined = True
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.accept()
+        self.sender = asyncio.ensure_future(self._send_loop())
+        self.offer({"kind": "hello", "queue": self.queue_size})
+
+    async def disconnect(self, code):
+        if getattr(self, "joined", False):
+            await self.channel_layer.group_discard(GROUP, self.channel_name)
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sender
+
+    async def receive_json(self, content, **kwargs):
+        if not getattr(self, "joined", False) or not isinstance(content, dict):
+            return
+        if content.get("type") in ("catchup", "gap"):
+            since = content.get("since")
+            since = since if isinstance(since, int) and not isinstance(since, bool) and since >= 0 else None
+            answer = await database_sync_to_async(read_model.catch_up)(since)
+            self.synced = True
+            self.offer(answer, force=True)
+        elif content.get("type") == "ping":
+            self.offer({"kind": "pong"})
+
+    async def dashboard_frame(self, message):
+        """A frame from the dashboard consumer process (group "dashboard")."""
+        frame = message["frame"]
+        if frame.get("kind") in SEQ_FRAMES and not self.synced:
+            return  # the coming catch-up includes it
+        self.offer(frame)
+
+    def offer(self, frame: dict, force: bool = False) -> None:
+        """Queue a frame for this browser; on overflow drop the queue and ask the browser to resync."""
+        if force and self.queue.full():
+            self._drop_all()
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflows += 1
+            self.synced = False
+            self._drop_all()
+            self.queue.put_nowait({"kind": "resync", "reason": "overflow"})
+
+    def _drop_all(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+    async def _send_loop(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            await self.transmit(frame)
+
+    async def transmit(self, frame: dict) -> None:
+        await self.send_json(frame)

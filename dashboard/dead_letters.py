@@ -1,0 +1,60 @@
+"""What staff do about dead letters: replay (the original record back on its original topic, through the
+dashboard's outbox) or discard. Both are recorded with who and when, and pushed to every open dashboard."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from eventbus.outbox import publish_raw
+
+from . import live, read_model
+from .models import DeadLetter
+
+DB = "dashboard"
+
+
+def replay(ids, user) -> list[DeadLetter]:
+    """Put each dead letter's original value, key and headers (without dlt_*) back on its original topic."""
+    done = []
+    with transaction.atomic(using=DB):
+        for letter in DeadLetter.objects.using(DB).select_for_update().filter(pk__in=list(ids)).order_by("seq"):
+            if letter.status == DeadLetter.Status.DISCARDED or not letter.original_topic:
+                continue
+            publish_raw(
+                "dashboard",
+                topic=letter.original_topic,
+                key=bytes(letter.key) if letter.key is not None else None,
+                value=bytes(letter.value or b""),
+                headers={k: v for k, v in letter.headers.items() if not k.startswith("dlt_")},
+            )
+            _mark(letter, DeadLetter.Status.REPLAYED, user)
+            letter.replays += 1
+            letter.save(using=DB)
+            done.append(letter)
+        transaction.on_commit(lambda: _push(done), using=DB)
+    return done
+
+
+def discard(ids, user) -> list[DeadLetter]:
+    done = []
+    with transaction.atomic(using=DB):
+        for letter in DeadLetter.objects.using(DB).select_for_update().filter(pk__in=list(ids)):
+            if letter.status != DeadLetter.Status.NEW:
+                continue
+            _mark(letter, DeadLetter.Status.DISCARDED, user)
+            letter.save(using=DB)
+            done.append(letter)
+        transaction.on_commit(lambda: _push(done), using=DB)
+    return done
+
+
+def _mark(letter: DeadLetter, status: str, user) -> None:
+    letter.status = status
+    letter.status_by = getattr(user, "get_username", lambda: str(user))() or ""
+    letter.status_at = timezone.now()
+
+
+def _push(letters: list[DeadLetter]) -> None:
+    if letters:
+        live.send_frame({"kind": "dead_letters", "dead_letters": [read_model.dead_letter_row(d) for d in letters]})

@@ -1,0 +1,309 @@
+"""The live feed of the dashboard consumer process: frames for browsers, throughput and consumer lag.
+
+Handlers hand over what they wrote when the batch commits (`feed.note`); `Service.on_batch` and
+`Service.on_idle` call `feed.tick()`, which at most every FLUSH_SECONDS turns what was noted into one
+frame — its events, the latest card of each order touched (coalesced), counters and stage counts — and
+the seqs it covers. Frames go to the channel-layer group "dashboard" from a thread of their own through
+a bounded queue, so neither Redis nor a browser can ever slow the consumer: when the queue is full or
+Redis is away, frames are dropped and the browsers notice the gap in seqs and catch up from the read model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from . import read_model
+
+log = logging.getLogger("dashboard")
+GROUP = "dashboard"
+FRAME_TYPE = "dashboard.frame"
+FLUSH_SECONDS = 0.1
+METRICS_SECONDS = 1.0
+LAG_SECONDS = 2.0
+MAX_EVENTS_PER_FRAME = 300  # the tail shows the newest; cards and counters in a frame are always complete
+LAG_HISTORY = 90
+
+
+class FrameSender:
+    """Sends frames to the channel layer from its own thread and event loop; never blocks the caller."""
+
+    MAX_QUEUED = 200
+
+    def __init__(self):
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+        self._lock = threading.Lock()
+        self.queued = 0
+        self.sent = 0
+        self.dropped = 0
+        self._down_until = 0.0
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._loop is not None:
+                return
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run():
+                asyncio.set_event_loop(loop)
+                self._queue = asyncio.Queue()
+                loop.create_task(self._drain())
+                ready.set()
+                loop.run_forever()
+
+            threading.Thread(target=run, name="dashboard-push", daemon=True).start()
+            ready.wait(5)
+            self._loop = loop
+
+    def send(self, frame: dict) -> bool:
+        """Queue a frame; False when it was dropped (queue full, or Redis recently unreachable)."""
+        if time.monotonic() < self._down_until or self.queued >= self.MAX_QUEUED:
+            self.dropped += 1
+            return False
+        self._start()
+        self.queued += 1
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, frame)
+        return True
+
+    async def _drain(self) -> None:
+        while True:
+            frame = await self._queue.get()
+            try:
+                layer = get_channel_layer()
+                await asyncio.wait_for(layer.group_send(GROUP, {"type": FRAME_TYPE, "frame": frame}), timeout=5)
+                self.sent += 1
+            except Exception as exc:
+                self.dropped += 1
+                if time.monotonic() >= self._down_until:
+                    log.warning("dashboard: cannot push frames to the channel layer (%s); retrying in 2 s", exc)
+                self._down_until = time.monotonic() + 2
+            finally:
+                self.queued -= 1
+
+
+class LagSampler:
+    """Reads consumer lag from the broker in a thread of its own (the broker may be slow or away).
+
+    Seconds behind is an estimate per group: its lag divided by the rate at which it has been committing
+    offsets lately (an average over the last samples); when it is lagging and has not moved at all, the
+    time since it last made progress or was caught up.
+    """
+
+    def __init__(self, groups: list[str], interval: float = LAG_SECONDS):
+        self.groups = groups
+        self.interval = interval
+        self.latest: list[dict] | None = None  # handed to the consumer thread, which writes and pushes it
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reader = None
+        self._prev: dict[str, tuple[float, int]] = {}
+        self._rate: dict[str, float] = {}
+        self._progress: dict[str, float] = {}
+        self._warned = 0.0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="dashboard-lag", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if self._reader is None:
+                    from eventbus.lag import LagReader
+
+                    self._reader = LagReader()
+                rows = self._reader.read(self.groups)
+            except Exception as exc:
+                if time.monotonic() - self._warned > 60:
+                    log.warning("dashboard: cannot read consumer lag (%s)", exc)
+                    self._warned = time.monotonic()
+                self._close_reader()
+                continue
+            self.latest = self.estimate(rows, time.time())
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                reader.close()
+            except Exception:
+                pass
+
+    def estimate(self, rows, now: float) -> list[dict]:
+        """Turn PartitionLag rows into one sample per group (see the class docstring for seconds behind)."""
+        by_group: dict[str, list] = defaultdict(list)
+        for row in rows:
+            by_group[row.group].append(row)
+        samples = []
+        for group in self.groups:
+            parts = by_group.get(group, [])
+            lag = sum(p.lag for p in parts)
+            committed = sum(p.committed for p in parts)
+            prev = self._prev.get(group)
+            if prev and now > prev[0]:
+                rate = max(0.0, (committed - prev[1]) / (now - prev[0]))
+                self._rate[group] = rate if group not in self._rate else 0.5 * self._rate[group] + 0.5 * rate
+                if committed > prev[1]:
+                    self._progress[group] = now
+            self._prev[group] = (now, committed)
+            if lag == 0:
+                self._progress[group] = now
+                behind = 0.0
+            elif self._rate.get(group, 0.0) > 0.01:
+                behind = lag / self._rate[group]
+            else:
+                behind = now - self._progress.setdefault(group, now)
+            samples.append(
+                {
+                    "group": group,
+                    "lag": lag,
+                    "seconds_behind": round(behind, 1),
+                    "partitions": [[p.topic, p.partition, p.committed, p.end] for p in parts],
+                    "t": now,
+                }
+            )
+        return samples
+
+
+def consumer_groups() -> list[str]:
+    from eventbus.service import service
+
+    groups = []
+    for name in settings.CONVEYOR_SERVICES:
+        try:
+            groups.append(service(name).group)
+        except Exception:
+            groups.append(f"conveyor.{name}")
+    return groups
+
+
+class LiveFeed:
+    def __init__(self):
+        self.sender = FrameSender()
+        self.lag: LagSampler | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.pending: list = []
+        self.last_flush = 0.0
+        self.last_metrics = time.monotonic()
+        self.rates: dict[int, Counter] = defaultdict(Counter)  # unix second -> events per type
+        self.rate_emitted = int(time.time()) - 1
+
+    # ------------------------------------------------------------------ called by the handlers
+
+    def note(self, entry) -> None:
+        """An EventLog row whose transaction has committed."""
+        self.pending.append(entry)
+        if entry.kind == "event":
+            self.rates[int(time.time())][entry.event_type] += 1
+
+    # ------------------------------------------------------------------ Service.on_batch / on_idle
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        try:
+            if self.pending and now - self.last_flush >= FLUSH_SECONDS:
+                self.flush()
+            if now - self.last_metrics >= METRICS_SECONDS:
+                self.push_metrics()
+            if self.lag is None:
+                self.lag = LagSampler(consumer_groups())
+                self.lag.start()
+            elif self.lag.latest is not None:
+                samples, self.lag.latest = self.lag.latest, None
+                self.push_lag(samples)
+        except DatabaseError as exc:
+            log.warning("dashboard: live feed skipped a beat (%s)", exc)
+
+    def flush(self) -> dict | None:
+        """Turn what was noted into one frame and send it; returns the frame (None when there was nothing)."""
+        entries, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if not entries:
+            return None
+        seqs = [e.seq for e in entries]
+        orders = {e.order_id for e in entries if e.order_id and e.kind == "event"}
+        types = {e.event_type for e in entries}
+        dead = [e.seq for e in entries if e.kind == "dead-letter"]
+        shown = entries[-MAX_EVENTS_PER_FRAME:]
+        frame = {
+            "kind": "batch",
+            "from_seq": min(seqs),
+            "to_seq": max(seqs),
+            "count": len(entries),
+            "dropped": len(entries) - len(shown),
+            "events": [read_model.event_row(e) for e in shown],
+            "cards": read_model.cards_for(orders) if orders else [],
+            "stage_counts": read_model.stage_counts() if orders else None,
+            "counters": read_model.counters(types),
+            "dead_letters": [read_model.dead_letter_row(d) for d in _dead_letters_by_seq(dead)] if dead else [],
+        }
+        self.sender.send(frame)
+        return frame
+
+    def push_metrics(self) -> dict | None:
+        """Events per second and type for every whole second since the last push (sparkline points)."""
+        self.last_metrics = time.monotonic()
+        current = int(time.time())
+        points = []
+        for second in range(max(self.rate_emitted + 1, current - 60), current):
+            points.append([second, dict(self.rates.pop(second, {}))])
+        for second in [s for s in self.rates if s < current]:
+            self.rates.pop(second, None)
+        self.rate_emitted = current - 1
+        if not points:
+            return None
+        frame = {"kind": "metrics", "points": points}
+        self.sender.send(frame)
+        return frame
+
+    def push_lag(self, samples: list[dict]) -> dict:
+        from .models import GroupLag
+
+        rows = []
+        now = timezone.now()
+        for sample in samples:
+            row = GroupLag.objects.using("dashboard").filter(group=sample["group"]).first() or GroupLag(
+                group=sample["group"]
+            )
+            row.lag = sample["lag"]
+            row.seconds_behind = sample["seconds_behind"]
+            row.partitions = sample["partitions"]
+            row.history = (
+                list(row.history or []) + [[round(sample["t"], 1), sample["lag"], sample["seconds_behind"]]]
+            )[-LAG_HISTORY:]
+            row.sampled_at = now
+            row.save(using="dashboard")
+            rows.append(read_model.lag_row(row))
+        frame = {"kind": "lag", "groups": rows}
+        self.sender.send(frame)
+        return frame
+
+
+def _dead_letters_by_seq(seqs):
+    from .models import DeadLetter
+
+    return DeadLetter.objects.using("dashboard").filter(seq__in=seqs)
+
+
+feed = LiveFeed()
+
+
+def send_frame(frame: dict) -> None:
+    """Push one frame from a web process (e.g. a dead letter was replayed); never raises."""
+    feed.sender.send(frame)

@@ -1,0 +1,98 @@
+"""The dashboard page and its small JSON API (staff only)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import dead_letters, read_model
+from .models import STAGES
+
+STAGE_HELP = {
+    "placed": "the shop took the order",
+    "reserved": "inventory reserved every line",
+    "packed": "shipping packed it",
+    "dispatched": "on its way",
+    "delivered": "done",
+    "rejected": "not enough stock",
+    "cancelled": "cancelled before dispatch",
+}
+
+
+def _staff(view):
+    return staff_member_required(view, login_url="/admin/login/")
+
+
+@_staff
+@require_GET
+def index(request):
+    stages = [{"name": s, "help": STAGE_HELP[s], "exit": s in ("rejected", "cancelled")} for s in STAGES]
+    return render(request, "dashboard/index.html", {"stages": stages})
+
+
+@_staff
+@require_GET
+def state(request):
+    """A catch-up (or a snapshot without `since`), the same as the websocket answers."""
+    since = request.GET.get("since")
+    if since not in (None, "") and not since.isdigit():
+        return HttpResponseBadRequest("since must be a sequence number")
+    return JsonResponse(read_model.catch_up(int(since) if since else None))
+
+
+@_staff
+@require_GET
+def event(request, seq: int):
+    detail = read_model.event_detail(seq)
+    if detail is None:
+        raise Http404("no such event")
+    return JsonResponse(detail)
+
+
+@_staff
+@require_GET
+def journey(request, order_id: str):
+    return JsonResponse(read_model.journey(order_id))
+
+
+def _ids(request) -> list[int] | None:
+    if request.content_type == "application/json":
+        try:
+            raw = json.loads(request.body or b"{}").get("ids", [])
+        except (ValueError, AttributeError):
+            return None
+    else:
+        raw = request.POST.getlist("ids")
+    try:
+        ids = [int(i) for i in raw]
+    except (TypeError, ValueError):
+        return None
+    return ids or None
+
+
+@_staff
+@require_POST
+def replay(request):
+    ids = _ids(request)
+    if ids is None:
+        return JsonResponse({"error": "ids: a non-empty list of dead-letter ids"}, status=400)
+    done = dead_letters.replay(ids, request.user)
+    return JsonResponse(
+        {"replayed": [d.pk for d in done], "dead_letters": [read_model.dead_letter_row(d) for d in done]}
+    )
+
+
+@_staff
+@require_POST
+def discard(request):
+    ids = _ids(request)
+    if ids is None:
+        return JsonResponse({"error": "ids: a non-empty list of dead-letter ids"}, status=400)
+    done = dead_letters.discard(ids, request.user)
+    return JsonResponse(
+        {"discarded": [d.pk for d in done], "dead_letters": [read_model.dead_letter_row(d) for d in done]}
+    )

@@ -1,0 +1,96 @@
+"""Staff views of the shop: the catalogue, orders (with a cancel action), and the event bus tables."""
+
+from django.contrib import admin, messages
+
+from . import services
+from .models import InboxMessage, Order, OrderHistory, OrderLine, OutboxMessage, Product
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "price", "available", "active")
+    list_filter = ("active",)
+    search_fields = ("sku", "name")
+    # `available` is inventory's number as heard over Kafka; editing it here would only be overwritten.
+    readonly_fields = ("available",)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ("sku", "name", "quantity", "unit_price")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderHistoryInline(admin.TabularInline):
+    model = OrderHistory
+    extra = 0
+    can_delete = False
+    readonly_fields = ("status", "at", "event_id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "email", "name", "total", "created_at")
+    list_filter = ("status",)
+    search_fields = ("=id", "email", "name")
+    date_hierarchy = "created_at"
+    # Status moves only through the services (the saga and cancel), so it is read-only here too.
+    readonly_fields = ("id", "status", "total", "token_hash", "session_key", "rejection", "created_at", "updated_at")
+    inlines = (OrderLineInline, OrderHistoryInline)
+    actions = ("cancel_selected_orders",)
+
+    @admin.action(description="Cancel selected orders")
+    def cancel_selected_orders(self, request, queryset):
+        cancelled, refused = 0, []
+        for order_id in queryset.values_list("id", flat=True):
+            try:
+                services.cancel_order(order_id, reason="cancelled by staff")
+                cancelled += 1
+            except services.NotCancellable:
+                refused.append(str(order_id))
+        if cancelled:
+            self.message_user(request, f"{cancelled} order(s) cancelled.", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request, f"{len(refused)} order(s) are past cancelling: {', '.join(refused[:10])}", messages.WARNING
+            )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Event bus bookkeeping: to look at, never to edit by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ("position", "event_type", "key", "created_at", "sent_at")
+    list_filter = ("event_type",)
+    search_fields = ("key", "event_id")
+    exclude = ("value",)
+    readonly_fields = ("payload",)
+
+    @admin.display(description="value (JSON data)")
+    def payload(self, obj):
+        return bytes(obj.value).decode(errors="replace")
+
+
+@admin.register(InboxMessage)
+class InboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "group", "event_type", "handled_at")
+    list_filter = ("event_type",)
+    search_fields = ("event_id",)

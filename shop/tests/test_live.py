@@ -1,0 +1,220 @@
+"""Websockets on the real ASGI application and a real Redis channel layer: who may follow an order,
+the snapshot on connect, frames pushed by status and stock changes, and pushes that fail safely."""
+
+import logging
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
+from django.utils import timezone
+
+from config.asgi import application
+from eventbus.envelope import Envelope
+from shop import live, services
+from shop.access import remember_order
+from tests.support import free_port
+
+LIVE_DB = pytest.mark.django_db(transaction=True, databases=["default", "shop"])
+TIMEOUT = 10  # seconds to wait for a frame; a pass takes milliseconds
+
+
+def owner_cookie(placed) -> str:
+    session = SessionStore()
+    remember_order(session, placed.order.id, placed.token)
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
+def communicator(path: str, cookie: str = "") -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://testserver")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def assert_refused(comm: WebsocketCommunicator) -> None:
+    connected, _ = await comm.connect(timeout=TIMEOUT)
+    if connected:  # accepted only to say why: closed at once with 4403, and no frame before
+        assert await comm.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
+    await comm.wait(timeout=TIMEOUT)
+
+
+def saga_event(order_id, event_type="conveyor.shipping.shipment.packed.v1") -> Envelope:
+    return Envelope(
+        id=str(uuid.uuid4()),
+        type=event_type,
+        source="/conveyor/shipping",
+        subject=str(order_id),
+        time=timezone.now(),
+        data={"order_id": str(order_id)},
+        correlation_id=str(order_id),
+    )
+
+
+@LIVE_DB
+def test_owner_gets_a_snapshot_then_a_frame_per_status_change(redis_url, place):
+    placed = place()
+    order_id = str(placed.order.id)
+
+    async def scenario():
+        comm = communicator(f"/ws/orders/{order_id}/", owner_cookie(placed))
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        snapshot = await comm.receive_json_from(timeout=TIMEOUT)
+        assert snapshot["type"] == "order"
+        assert snapshot["order"]["id"] == order_id and snapshot["order"]["status"] == "placed"
+        assert snapshot["order"]["lines"][0]["sku"] == "MUG-001"
+
+        await database_sync_to_async(services.follow_saga)(order_id, "packed", saga_event(order_id))
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        assert frame["order"]["status"] == "packed"
+        assert [h["status"] for h in frame["order"]["history"]] == ["placed", "reserved", "packed"]
+
+        await database_sync_to_async(services.cancel_order)(order_id)
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        assert frame["order"]["status"] == "cancelled"
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@LIVE_DB
+def test_token_in_the_query_string_is_accepted(redis_url, place):
+    placed = place()
+
+    async def scenario():
+        comm = communicator(f"/ws/orders/{placed.order.id}/?token={placed.token}")
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        assert (await comm.receive_json_from(timeout=TIMEOUT))["order"]["status"] == "placed"
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@LIVE_DB
+def test_staff_is_accepted(redis_url, place, django_user_model):
+    placed = place()
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("staff", password="pw", is_staff=True))
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+
+    async def scenario():
+        comm = communicator(f"/ws/orders/{placed.order.id}/", cookie)
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        assert (await comm.receive_json_from(timeout=TIMEOUT))["type"] == "order"
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@LIVE_DB
+def test_strangers_are_refused_with_4403(redis_url, place):
+    mine, theirs = place(), place()
+    paths = [
+        (f"/ws/orders/{mine.order.id}/", ""),  # anonymous
+        (f"/ws/orders/{mine.order.id}/?token=wrong", ""),
+        (f"/ws/orders/{mine.order.id}/?token={theirs.token}", ""),  # another order's token
+        (f"/ws/orders/{mine.order.id}/", owner_cookie(theirs)),  # another customer's session
+        (f"/ws/orders/{uuid.uuid4()}/", ""),  # no such order
+    ]
+
+    async def scenario():
+        for path, cookie in paths:
+            await assert_refused(communicator(path, cookie))
+
+    async_to_sync(scenario)()
+
+
+@LIVE_DB
+def test_a_foreign_origin_is_refused(redis_url, place):
+    placed = place()
+
+    async def scenario():
+        comm = WebsocketCommunicator(
+            application, f"/ws/orders/{placed.order.id}/?token={placed.token}", headers=[(b"origin", b"http://evil.test")]
+        )
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert not connected
+
+    async_to_sync(scenario)()
+
+
+@LIVE_DB
+def test_stock_snapshot_then_live_availability(redis_url, products):
+    async def scenario():
+        comm = communicator("/ws/stock/")
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        snapshot = await comm.receive_json_from(timeout=TIMEOUT)
+        assert snapshot["type"] == "stock"
+        assert {"sku": "LMP-011", "available": 3} in snapshot["products"]
+
+        await database_sync_to_async(services.update_availability)("LMP-011", 2)
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        assert frame == {"type": "stock", "products": [{"sku": "LMP-011", "available": 2}]}
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(databases=["default", "shop"])
+def test_one_commit_makes_one_push_with_every_change(place, monkeypatch, django_capture_on_commit_callbacks):
+    first, second = place(), place()
+    sent = []
+    monkeypatch.setattr(live, "_send", sent.append)
+    with django_capture_on_commit_callbacks(using="shop", execute=True):
+        from django.db import transaction
+
+        with transaction.atomic(using="shop"):
+            services.follow_saga(str(first.order.id), "reserved", saga_event(first.order.id))
+            services.follow_saga(str(second.order.id), "rejected", saga_event(second.order.id), rejection=[])
+            services.update_availability("MUG-001", 7)
+    assert len(sent) == 1
+    groups = {group: message for group, message in sent[0]}
+    assert groups[live.order_group(first.order.id)]["order"]["status"] == "reserved"
+    assert groups[live.order_group(second.order.id)]["order"]["status"] == "rejected"
+    assert groups["stock"]["products"] == [{"sku": "MUG-001", "available": 7}]
+
+
+@pytest.mark.django_db(databases=["default", "shop"])
+def test_nothing_is_pushed_for_a_rolled_back_change(place, monkeypatch, django_capture_on_commit_callbacks):
+    placed = place()
+    sent = []
+    monkeypatch.setattr(live, "_send", sent.append)
+    from django.db import transaction
+
+    with django_capture_on_commit_callbacks(using="shop", execute=True) as callbacks:
+        try:
+            with transaction.atomic(using="shop"):
+                services.cancel_order(placed.order.id)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    assert callbacks == [] and sent == []
+
+
+@pytest.fixture
+def redis_down(settings):
+    """A channel layer pointing at a port nothing listens on."""
+    layers = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]}}}
+    settings.CHANNEL_LAYERS = layers
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.mark.django_db(databases=["default", "shop"])
+def test_a_failed_push_never_breaks_the_write(place, redis_down, caplog, django_capture_on_commit_callbacks):
+    placed = place()
+    with caplog.at_level(logging.WARNING, logger="shop.live"), django_capture_on_commit_callbacks(using="shop", execute=True):
+        cancelled = services.cancel_order(placed.order.id)
+        services.update_availability("MUG-001", 0)
+    assert cancelled.status == "cancelled"
+    assert "live push" in caplog.text

@@ -1,0 +1,61 @@
+// The order page follows its order over /ws/orders/<id>/: status, history and the cancel button change
+// without a reload. The markup it updates is rendered by templates/shop/order_detail.html.
+import { liveSocket } from "./live-socket.js";
+
+const STATE_TEXT = {
+  connecting: "connecting…",
+  live: "live",
+  reconnecting: "reconnecting…",
+  forbidden: "not live (reload the page)",
+};
+
+const label = (status) => status.charAt(0).toUpperCase() + status.slice(1);
+const utc = (iso) => `${new Date(iso).toISOString().replace("T", " ").slice(0, 19)} UTC`;
+
+function historyItem({ status, at }) {
+  const item = document.createElement("li");
+  item.dataset.historyStatus = status;
+  const badge = document.createElement("span");
+  badge.className = `status status-${status}`;
+  badge.textContent = label(status);
+  const time = document.createElement("time");
+  time.dateTime = at;
+  time.textContent = utc(at);
+  item.append(badge, " ", time);
+  return item;
+}
+
+function follow(root) {
+  const orderId = root.dataset.orderId;
+  const statusEl = root.querySelector("[data-order-status]");
+  const historyEl = root.querySelector("[data-order-history]");
+  const stateEl = root.querySelector("[data-live-state]");
+  const cancelForm = root.querySelector("[data-cancel-form]");
+  const cancellable = new Set((cancelForm?.dataset.cancellableStatuses ?? "").split(" ").filter(Boolean));
+
+  function render(order) {
+    if (statusEl.dataset.orderStatus !== order.status) {
+      statusEl.dataset.orderStatus = order.status;
+      statusEl.className = `status status-${order.status}`;
+      statusEl.textContent = label(order.status);
+    }
+    historyEl.replaceChildren(...order.history.map(historyItem));
+    if (cancelForm) cancelForm.hidden = !cancellable.has(order.status);
+  }
+
+  const token = new URLSearchParams(location.search).get("token");
+  const query = token ? `?token=${encodeURIComponent(token)}` : "";
+  liveSocket(`/ws/orders/${orderId}/${query}`, {
+    onMessage(frame) {
+      if (frame.type === "order" && frame.order && frame.order.id === orderId) render(frame.order);
+    },
+    onState(state) {
+      if (!stateEl) return;
+      stateEl.dataset.liveState = state;
+      stateEl.textContent = STATE_TEXT[state] ?? state;
+    },
+  });
+}
+
+const root = document.querySelector("[data-order-id]");
+if (root) follow(root);
