@@ -3,7 +3,7 @@ counters per event type, dead letters and the latest consumer lag per group."""
 
 from django.db import models
 
-from eventbus.models import InboxMessageBase, OutboxMessageBase, RelayLeaseBase
+from eventbus.models import OutboxMessageBase, RelayLeaseBase
 
 MAIN_PATH = ("placed", "reserved", "packed", "dispatched", "delivered")
 EXITS = ("rejected", "cancelled")
@@ -126,28 +126,6 @@ class GroupLag(models.Model):
 
 class OutboxMessage(OutboxMessageBase):
     """Only replayed dead letters go out through the dashboard's outbox."""
-
-
-class _NothingSeenQuerySet(models.QuerySet):
-    def bulk_create(self, objs, *args, **kwargs):
-        return list(objs)
-
-
-class _NothingSeenManager(models.Manager.from_queryset(_NothingSeenQuerySet)):
-    def get_queryset(self):
-        return super().get_queryset().none()
-
-
-class InboxMessage(InboxMessageBase):
-    """Required by the bus, deliberately never filled or consulted.
-
-    The dashboard must record *records*, not event ids: a dead letter on `<topic>.dlt` and a replayed
-    record carry the `ce_id` of the original, and an id-based inbox would skip them as duplicates. The
-    read model is idempotent on its own, by (topic, partition, offset) in EventLog, in the same
-    transaction as every other write of the handler.
-    """
-
-    objects = _NothingSeenManager()
 
 
 class RelayLease(RelayLeaseBase):

@@ -2,13 +2,15 @@ from eventbus.service import Service
 
 from .handlers import HANDLERS, record_poison
 from .live import feed
-from .models import InboxMessage, OutboxMessage, RelayLease
+from .models import OutboxMessage, RelayLease
 
 SERVICE = Service(
     name="dashboard",
     database="dashboard",
     outbox=OutboxMessage,
-    inbox=InboxMessage,
+    # No id-based inbox: dead letters and replays carry their original ce_id, and the read model is
+    # idempotent by (topic, partition, offset) in EventLog instead.
+    inbox=None,
     lease=RelayLease,
     handlers=HANDLERS,
     on_idle=feed.tick,

@@ -80,13 +80,18 @@ class Dispatcher:
         decoded = [(record, self.decode(record)) for record in records]
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
+        dedupe = svc.inbox is not None
         with transaction.atomic(using=svc.database):
-            seen = {
-                str(i)
-                for i in svc.inbox.objects.using(svc.database)
-                .filter(group=svc.group, event_id__in=ids)
-                .values_list("event_id", flat=True)
-            }
+            seen = (
+                {
+                    str(i)
+                    for i in svc.inbox.objects.using(svc.database)
+                    .filter(group=svc.group, event_id__in=ids)
+                    .values_list("event_id", flat=True)
+                }
+                if dedupe
+                else set()
+            )
             applied = []
             for record, item in decoded:
                 if isinstance(item, Poison):
@@ -101,13 +106,15 @@ class Dispatcher:
                     continue
                 error = self._apply(item, handlers, result)
                 if error is None:
-                    seen.add(item.id)
-                    applied.append(svc.inbox(event_id=item.id, group=svc.group, event_type=item.type))
+                    if dedupe:
+                        seen.add(item.id)
+                        applied.append(svc.inbox(event_id=item.id, group=svc.group, event_type=item.type))
                     result.handled += 1
                     result.by_type[item.type] = result.by_type.get(item.type, 0) + 1
                 elif not is_dead_letter_topic(record.topic):
                     result.dead.append(DeadLetter(record, "handler-error", error))
-            svc.inbox.objects.using(svc.database).bulk_create(applied)
+            if applied:
+                svc.inbox.objects.using(svc.database).bulk_create(applied)
         return result
 
     def _poison(self, record: Record, poison: Poison, result: BatchResult) -> None:

@@ -11,7 +11,7 @@ from .envelope import Envelope
 from .events import Event
 from .service import service
 
-_wakers: list[threading.Event] = []
+_wakers: dict[str, threading.Event] = {}
 
 
 def publish(event: Event, *, caused_by: Envelope | None = None, correlation_id: str | None = None) -> Envelope:
@@ -42,7 +42,7 @@ def publish(event: Event, *, caused_by: Envelope | None = None, correlation_id: 
         headers=message.headers,
         value=message.value,
     )
-    transaction.on_commit(wake_relays, using=owner.database)
+    transaction.on_commit(lambda: wake_relays(owner.name), using=owner.database)
     return Envelope(
         id=message.headers["ce_id"],
         type=event.TYPE,
@@ -55,14 +55,19 @@ def publish(event: Event, *, caused_by: Envelope | None = None, correlation_id: 
     )
 
 
-def register_waker(flag: threading.Event) -> None:
-    _wakers.append(flag)
+def register_waker(service_name: str, flag: threading.Event) -> None:
+    _wakers[service_name] = flag
 
 
-def wake_relays() -> None:
-    """A relay in this process sends at once instead of waiting for its next poll."""
-    for flag in _wakers:
+def wake_relays(service_name: str) -> None:
+    """The service's relay sends at once instead of waiting for its next poll (in this process or another)."""
+    flag = _wakers.get(service_name)
+    if flag is not None:
         flag.set()
+    else:
+        from . import wakeup
+
+        wakeup.notify(service_name)
 
 
 def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
@@ -83,7 +88,7 @@ def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: byte
         headers=headers,
         value=value,
     )
-    transaction.on_commit(wake_relays, using=owner.database)
+    transaction.on_commit(lambda: wake_relays(owner.name), using=owner.database)
 
 
 RAW_TOPIC_PREFIX = "raw:"  # the relay sends these to the physical topic as is

@@ -38,7 +38,7 @@ class Relay:
         self.stopping = threading.Event()
         self.producer = None
         self.sent_total = 0
-        register_waker(self.wake)
+        register_waker(service.name, self.wake)
 
     # -- lease
 
@@ -126,13 +126,17 @@ class Relay:
                 close_old_connections()
                 sent, delay = 0, min(max(delay * 2, 0.5), 10)
             if sent == 0:
-                self.wake.wait(delay)
+                # A relay that does not hold the lease only checks now and then whether it is free.
+                self.wake.wait(delay if self.lease_until else max(delay, 1.0))
                 self.wake.clear()
         self.release_lease()
         if self.producer is not None:
             self.producer.close(timeout=10)
 
     def start(self) -> threading.Thread:
+        from . import wakeup
+
+        wakeup.listen(self.service.name, self.wake, self.stopping)
         thread = threading.Thread(target=self._run_in_thread, name=f"{self.service.name}-relay", daemon=True)
         thread.start()
         return thread

@@ -25,7 +25,7 @@ class Service:
     name: str
     database: str
     outbox: type
-    inbox: type
+    inbox: type | None  # None: the service is idempotent by itself (e.g. by topic/partition/offset)
     lease: type
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
     group: str = ""

@@ -70,7 +70,9 @@ def terminal_orders(order_ids) -> dict[str, tuple[str, float | None]]:
     from .models import OrderHistory
 
     done = {}
-    ended = OrderHistory.objects.using(DB).filter(order_id__in=list(order_ids), status__in=["delivered", "rejected", "cancelled"])
+    ended = OrderHistory.objects.using(DB).filter(
+        order_id__in=list(order_ids), status__in=["delivered", "rejected", "cancelled"]
+    )
     for row in ended.select_related("order"):
         done[str(row.order_id)] = (row.status, (row.at - row.order.created_at).total_seconds() * 1000)
     return done

@@ -87,7 +87,9 @@ def test_invalid_checkout_forms_do_not_count(client, products, limited):
     client.post("/products/MUG-001/", {"quantity": "1"})
     for _ in range(5):
         assert client.post("/checkout/", {"email": "bad"}, REMOTE_ADDR=ip).status_code == 200
-    assert client.post("/checkout/", {"email": "a@b.co", "name": "A", "address": "B"}, REMOTE_ADDR=ip).status_code == 302
+    assert (
+        client.post("/checkout/", {"email": "a@b.co", "name": "A", "address": "B"}, REMOTE_ADDR=ip).status_code == 302
+    )
 
 
 def test_off_when_the_setting_is_empty(client, products, settings, redis_url):

@@ -1,0 +1,905 @@
+"""`make bench`: how much an event-driven Django saga costs next to Kafka itself and next to a bare loop.
+
+One run, every ratio taken inside it (ARCHITECTURE 8, issue 6). Starts its own Kafka (KRaft, on free
+ports, data under var/bench/run/) and Redis unless KAFKA_BOOTSTRAP_SERVERS / REDIS_URL are set, its own
+SQLite databases under var/bench/run/db/, and real processes (`manage.py run_consumer …`, a Celery
+worker, daphne). Prints progress and a table; writes var/bench/latest.json.
+
+    .venv/bin/python bench/run.py            # the whole bench (~10 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # a ~2-minute smoke run with small counts
+    .venv/bin/python bench/run.py --py-spy   # also profile the consumers during the saga's peak
+
+Sections: 1 raw pipe, 2 bare loop, 6 inventory scale / inbox / duplicates, 5 HTTP, 3 saga, 4 websockets,
+7 memory (in the order they run; numbered as in the issue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    PYTHON,
+    ROOT,
+    SKUS,
+    VAR,
+    Procs,
+    copy_sqlite,
+    dist,
+    free_port,
+    machine,
+    order_fields,
+    port_open,
+    say,
+    wait_until,
+)
+
+ALIASES = ("default", "shop", "inventory", "shipping", "dashboard")
+GROUPS = {s: f"conveyor.{s}" for s in ("shop", "inventory", "shipping", "dashboard")}
+BIG_STOCK = 1_000_000_000
+
+SIZES = {
+    #            raw   bare  inv  http_s  warm  burst  low_s  half_s  ws_orders
+    "full": dict(raw=30000, hop=4000, http_s=10, warm=30, burst=2000, low_s=20, half_s=30, ws=600),
+    "quick": dict(raw=5000, hop=800, http_s=4, warm=10, burst=200, low_s=5, half_s=8, ws=120),
+}
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.size = SIZES["quick" if args.quick else "full"]
+        self.run_dir = VAR / "run"
+        self.db_dir = self.run_dir / "db"
+        self.prefix = os.environ.get("KAFKA_TOPIC_PREFIX") or f"bench{int(time.time())}."
+        self.cluster = None
+        self.redis = None
+        self.procs: Procs | None = None
+        self.result: dict = {"quick": bool(args.quick), "machine": machine(), "sections": {}}
+        self.web_port = None
+
+    # ------------------------------------------------------------------ setup
+
+    def env_for(self, db: str, prefix: str | None = None) -> dict[str, str]:
+        env = {
+            "DATABASE_URL": f"sqlite:///{self.db_dir / db / 'default.sqlite3'}",
+            "KAFKA_TOPIC_PREFIX": prefix or self.prefix,
+        }
+        for alias in ALIASES[1:]:
+            env[f"{alias.upper()}_DATABASE_URL"] = f"sqlite:///{self.db_dir / db / f'{alias}.sqlite3'}"
+        return env
+
+    def start_services(self) -> None:
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)
+        (self.run_dir / "logs").mkdir(parents=True)
+        base = dict(os.environ)
+        base.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        base.pop("CONVEYOR_TEST_DB_DIR", None)
+        for name, value in {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "1",
+            "SHIPPING_STEP_SECONDS": "0",
+            "ORDER_RATE_LIMIT": "",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }.items():
+            base.setdefault(name, value)
+        base["CONVEYOR_VAR_DIR"] = str(self.run_dir)
+        if not base.get("KAFKA_BOOTSTRAP_SERVERS"):
+            from broker.launch import Cluster
+            from tests.support import free_port_pair
+
+            say("starting Kafka (KRaft) on free ports ...")
+            self.cluster = Cluster(
+                nodes_count=1,
+                base_port=free_port_pair(),
+                data_dir=self.run_dir / "kafka",
+                log_dir=self.run_dir / "kafka-log",
+            )
+            self.cluster.start()
+            took = self.cluster.wait_ready(timeout=120)
+            base["KAFKA_BOOTSTRAP_SERVERS"] = self.cluster.bootstrap_servers
+            say(f"Kafka ready on {self.cluster.bootstrap_servers} in {took:.1f}s")
+        else:
+            say(f"using Kafka at {base['KAFKA_BOOTSTRAP_SERVERS']}")
+        if not base.get("REDIS_URL"):
+            from tests.support import RedisServer
+
+            self.redis = RedisServer(self.run_dir / "redis")
+            self.redis.start()
+            base["REDIS_URL"] = self.redis.url
+            say(f"Redis ready on {self.redis.url}")
+        else:
+            say(f"using Redis at {base['REDIS_URL']}")
+        base.update(self.env_for("saga"))
+        os.environ.clear()
+        os.environ.update(base)
+        self.procs = Procs(base, self.run_dir / "logs")
+        if self.cluster:
+            self.procs.extra_pids["kafka"] = self.cluster.nodes[0].process.pid
+        if self.redis:
+            self.procs.extra_pids["redis"] = self.redis.process.pid
+
+    def migrate(self) -> None:
+        say("migrating a template of every database ...")
+        env = {**os.environ, **self.env_for("template")}
+        (self.db_dir / "template").mkdir(parents=True)
+
+        def one(alias):
+            done = subprocess.run(
+                [PYTHON, "manage.py", "migrate", "--database", alias, "-v", "0"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode:
+                raise RuntimeError(f"migrate --database {alias} failed:\n{done.stdout}{done.stderr}")
+
+        with ThreadPoolExecutor(len(ALIASES)) as pool:
+            list(pool.map(one, ALIASES))
+        copy_sqlite(self.db_dir / "template", self.db_dir / "saga")
+
+    def setup_django(self) -> None:
+        import django
+
+        django.setup()
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+        from django.contrib.sessions.backends.db import SessionStore
+
+        from demo.catalog import PRODUCTS
+        from inventory.models import StockItem
+        from shop.models import Product
+
+        Product.objects.using("shop").bulk_create(
+            [Product(sku=s, name=n, description=d, price=p, available=BIG_STOCK) for s, n, d, p, _ in PRODUCTS]
+        )
+        StockItem.objects.using("inventory").bulk_create(
+            [StockItem(sku=s, on_hand=BIG_STOCK, reserved=0) for s, *_ in PRODUCTS]
+        )
+        user = get_user_model().objects.create_user("bench", "bench@example.com", uuid.uuid4().hex, is_staff=True)
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        self.session_key = session.session_key
+
+    # ------------------------------------------------------------------ helpers
+
+    def admin(self):
+        from kafka import KafkaAdminClient
+
+        return KafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], client_id="bench-admin")
+
+    def wait_groups(self, groups: dict[str, int], timeout: float = 90, watch=()) -> None:
+        """Until each group is Stable with the given number of members, every member holding partitions."""
+        admin = self.admin()
+
+        def stable():
+            self.procs.check_alive(*watch)
+            found = admin.describe_groups(list(groups))
+            for group, members in groups.items():
+                info = found.get(group) or {}
+                state = str(info.get("group_state") or info.get("state") or "")
+                got = info.get("members") or []
+                if state.lower() != "stable" or len(got) != members:
+                    return False
+            return True
+
+        try:
+            wait_until(stable, timeout, f"consumer groups {', '.join(groups)} to be stable", interval=0.3)
+        finally:
+            admin.close()
+
+    def order_messages(self, count: int, duplicates: float = 0.1) -> tuple[list, int]:
+        """Enveloped OrderPlaced events (the real encoder); every tenth record is a redelivery."""
+        from eventbus import envelope
+        from shop.events import OrderPlaced
+
+        messages = []
+        for i in range(count):
+            fields = order_fields(i)
+            order_id = str(uuid.uuid4())
+            data = OrderPlaced(
+                order_id=order_id,
+                email=fields["email"],
+                name=fields["name"],
+                address=fields["address"],
+                lines=[{**line, "unit_price": "12.50"} for line in fields["lines"]],
+                total="37.50",
+            ).to_data()
+            message = envelope.encode(
+                event_type=OrderPlaced.TYPE, source_app="shop", subject=order_id, data=data, correlation_id=order_id
+            )
+            messages.append(message)
+            if duplicates and i % int(1 / duplicates) == int(1 / duplicates) - 1:
+                messages.append(messages[-5])
+        units = sum(line["quantity"] for i in range(count) for line in order_fields(i)["lines"])
+        return messages, units
+
+    def produce(self, topic: str, messages) -> float:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(
+            bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            batch_size=65536,
+        )
+        started = time.time()
+        for m in messages:
+            producer.send(topic, key=m.key, value=m.value, headers=[(k, v.encode()) for k, v in m.headers.items()])
+        producer.flush(60)
+        producer.close(5)
+        return started
+
+    def create_topics(self, names: list[str]) -> None:
+        from bench.raw_pipe import create_topics
+
+        create_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], names)
+
+    # ------------------------------------------------------------------ 1 raw pipe
+
+    def section_raw(self) -> None:
+        from bench import raw_pipe
+
+        out = raw_pipe.run(os.environ["KAFKA_BOOTSTRAP_SERVERS"], self.prefix, self.size["raw"])
+        self.result["sections"]["raw_pipe"] = out
+        self.result["raw_pipe_events_per_s"] = out["kafka_python"]["events_per_s"]
+        self.result["produce_ack_p50_ms"] = out["produce_ack_ms"]["p50"]
+        self.result["produce_ack_p99_ms"] = out["produce_ack_ms"]["p99"]
+        if "confluent_kafka" in out:
+            self.result["raw_pipe_confluent_events_per_s"] = out["confluent_kafka"]["events_per_s"]
+
+    # ------------------------------------------------------------------ 2 bare loop
+
+    def section_bare(self) -> None:
+        count = self.size["hop"]
+        say(f"2 bare loop: consume → one ORM transaction (state, inbox, outbox) → produce; {count} orders + 10% dup")
+        copy_sqlite(self.db_dir / "template", self.db_dir / "bare")
+        source, target = f"{self.prefix}bare.in", f"{self.prefix}bare.out"
+        self.create_topics([source, target])
+        messages, _ = self.order_messages(count)
+        env = self.env_for("bare")
+        self.procs.start(
+            "bare-loop",
+            [PYTHON, "bench/bare_loop.py", "--in", source, "--out", target, "--events", str(len(messages))],
+            env,
+        )
+        log = self.procs.logdir / "bare-loop.log"
+        wait_until(lambda: self.procs.check_alive("bare-loop") or "READY" in log.read_text(), 60, "the bare loop")
+        self.produce(source, messages)
+        process = self.procs.running["bare-loop"]
+        process.wait(300)
+        self.procs.stop("bare-loop")
+        result = _result_line(log)
+        self.result["sections"]["bare_loop"] = result
+        self.result["bare_loop_events_per_s"] = result["events_per_s"]
+        say(f"  bare loop {result['events_per_s']:.0f} events/s, {result['cpu_ms_per_event']} CPU-ms/event")
+
+    # ------------------------------------------------------------------ 6 inventory: 1 vs 2 consumers, inbox off
+
+    def section_inventory(self) -> None:
+        count = self.size["hop"]
+        messages, units = self.order_messages(count)
+        say(f"6 inventory hop: {count} orders + {len(messages) - count} redeliveries through run_consumer inventory")
+        variants = [
+            ("inv1", 1, False),
+            ("inv2", 2, False),
+            ("inbox_off", 1, True),
+        ]
+        out = {}
+        for name, copies, no_inbox in variants:
+            copy_sqlite(self.db_dir / "template", self.db_dir / name)
+            db = self.db_dir / name / "inventory.sqlite3"
+            with sqlite3.connect(db) as conn:
+                now = datetime.now(UTC).isoformat()
+                conn.executemany(
+                    "INSERT INTO inventory_stockitem (sku, on_hand, reserved, updated_at) VALUES (?, ?, 0, ?)",
+                    [(s, BIG_STOCK, now) for s in SKUS],
+                )
+            prefix = f"{self.prefix}{name}."
+            env = self.env_for(name, prefix)
+            names = []
+            for k in range(copies):
+                argv = [PYTHON, "bench/inventory_hop.py", "inventory", "--no-inbox"] if no_inbox else None
+                self.procs.consumer("inventory", f"{name}-{k}", env, argv)
+                names.append(f"{name}-{k}")
+            self.wait_groups({GROUPS["inventory"]: copies}, watch=names)
+            started = self.produce(f"{prefix}shop.orders", messages)
+
+            def finished(db=db):
+                with sqlite3.connect(db, timeout=30) as conn:
+                    reservations = conn.execute("SELECT count(*) FROM inventory_reservation").fetchone()[0]
+                    pending = conn.execute(
+                        "SELECT count(*) FROM inventory_outboxmessage WHERE sent_at IS NULL"
+                    ).fetchone()[0]
+                    total = conn.execute("SELECT count(*) FROM inventory_outboxmessage").fetchone()[0]
+                return reservations >= count and pending == 0 and total >= 3 * count
+
+            wait_until(finished, 300, f"{name}: every order reserved and relayed", interval=0.2)
+            with sqlite3.connect(db, timeout=30) as conn:
+                last_sent = conn.execute("SELECT max(sent_at) FROM inventory_outboxmessage").fetchone()[0]
+                reserved_units = conn.execute("SELECT sum(reserved) FROM inventory_stockitem").fetchone()[0]
+                reservations = conn.execute("SELECT count(*) FROM inventory_reservation").fetchone()[0]
+                lines = conn.execute("SELECT count(*) FROM inventory_reservationline").fetchone()[0]
+                inbox = conn.execute("SELECT count(*) FROM inventory_inboxmessage").fetchone()[0]
+            seconds = _parse_ts(last_sent) - started
+            for n in names:
+                self.procs.stop(n)
+            out[name] = {
+                "consumers": copies,
+                "inbox": not no_inbox,
+                "records": len(messages),
+                "orders": count,
+                "seconds": round(seconds, 3),
+                "events_per_s": round(len(messages) / seconds, 1),
+                "orders_per_s": round(count / seconds, 1),
+                "over_reserved_units": reserved_units - units,
+                "extra_reservations": reservations - count + (lines - 2 * count) // 2,
+                "inbox_rows": inbox,
+            }
+            say(f"  {name}: {out[name]['events_per_s']:.0f} events/s, over-reserved units {reserved_units - units}")
+        self.result["sections"]["inventory"] = out
+        self.result["inventory_1_vs_2_consumers"] = {
+            "one_events_per_s": out["inv1"]["events_per_s"],
+            "two_events_per_s": out["inv2"]["events_per_s"],
+            "ratio": round(out["inv2"]["events_per_s"] / out["inv1"]["events_per_s"], 2),
+        }
+        self.result["inbox_on_vs_off"] = {
+            "on_events_per_s": out["inv1"]["events_per_s"],
+            "off_events_per_s": out["inbox_off"]["events_per_s"],
+            "ratio": round(out["inv1"]["events_per_s"] / out["inbox_off"]["events_per_s"], 3),
+        }
+        self.result["duplicates_double_reservations"] = max(0, out["inv1"]["extra_reservations"]) + max(
+            0, out["inv1"]["over_reserved_units"]
+        )
+        self.result["duplicates_double_reservations_inbox_off"] = max(0, out["inbox_off"]["extra_reservations"]) + max(
+            0, out["inbox_off"]["over_reserved_units"]
+        )
+
+    # ------------------------------------------------------------------ 5 HTTP
+
+    def start_web(self) -> None:
+        self.web_port = free_port()
+        self.procs.start(
+            "web", [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "config.asgi:application"]
+        )
+        wait_until(lambda: self.procs.check_alive("web") or port_open(self.web_port), 60, "daphne")
+
+    def section_http(self) -> None:
+        import orjson
+
+        from bench.http_load import load
+
+        seconds = self.size["http_s"]
+        say(f"5 HTTP on daphne, concurrency 16, {seconds}s each: GET /healthz, then POST /api/orders ...")
+        load(self.web_port, "GET", "/healthz", seconds=1, concurrency=4)  # warm up
+        trivial = load(self.web_port, "GET", "/healthz", seconds=seconds)
+        say(f"  /healthz {trivial['per_s']:.0f}/s p99 {trivial['latency_ms']['p99']} ms")
+        orders = load(
+            self.web_port, "POST", "/api/orders", make_body=lambda i: orjson.dumps(order_fields(i)), seconds=seconds
+        )
+        say(f"  POST /api/orders {orders['per_s']:.0f}/s p99 {orders['latency_ms']['p99']} ms {orders['statuses']}")
+        # These orders only measure the web path: they do not enter the saga (its sections start empty).
+        from django.utils import timezone
+
+        from shop.models import OutboxMessage
+
+        OutboxMessage.objects.using("shop").filter(sent_at__isnull=True).update(sent_at=timezone.now())
+        self.result["sections"]["http"] = {"trivial": trivial, "orders": orders}
+        self.result["http_orders_per_s"] = orders["per_s"]
+        self.result["http_trivial_per_s"] = trivial["per_s"]
+        self.result["http_orders_p99_ms"] = orders["latency_ms"]["p99"]
+        self.result["http_trivial_p99_ms"] = trivial["latency_ms"]["p99"]
+
+    # ------------------------------------------------------------------ 3 saga
+
+    def start_saga(self) -> None:
+        say("3 saga: starting run_consumer shop/inventory/shipping/dashboard and a Celery worker ...")
+        for svc in GROUPS:
+            self.procs.consumer(svc)
+        self.procs.start(
+            "celery",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "warning",
+                "-c",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-P",
+                "threads",
+            ],
+        )
+        self.wait_groups(dict.fromkeys(GROUPS.values(), 1), watch=list(GROUPS))
+
+    def place(self, count: int, rate: float | None, offset: int) -> list:
+        from shop.services import place_order
+
+        ids = []
+        started = time.monotonic()
+        for i in range(count):
+            if rate:
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            ids.append(place_order(**order_fields(offset + i)).order.id)
+        return ids
+
+    def wait_done(self, ids: list, timeout: float) -> None:
+        from shop.models import Order
+
+        def done():
+            self.procs.check_alive(*GROUPS, "celery")
+            ended = Order.objects.using("shop").filter(id__in=ids, status__in=["delivered", "rejected", "cancelled"])
+            return ended.count() >= len(ids)
+
+        wait_until(done, timeout, f"{len(ids)} orders to be delivered", interval=0.1)
+
+    def latencies(self, ids: list) -> tuple[list[float], dict]:
+        from shop.models import Order, OrderHistory
+
+        created = dict(Order.objects.using("shop").filter(id__in=ids).values_list("id", "created_at"))
+        delivered = dict(
+            OrderHistory.objects.using("shop")
+            .filter(order_id__in=ids, status="delivered")
+            .values_list("order_id", "at")
+        )
+        statuses = {}
+        for status in Order.objects.using("shop").filter(id__in=ids).values_list("status", flat=True):
+            statuses[status] = statuses.get(status, 0) + 1
+        return [(delivered[i] - created[i]).total_seconds() * 1000 for i in ids if i in delivered], statuses
+
+    def outbox_stats(self, since) -> dict:
+        """Rows published since `since` per app and their commit→ack (created_at → sent_at)."""
+        from inventory.models import OutboxMessage as InventoryOutbox
+        from shipping.models import OutboxMessage as ShippingOutbox
+        from shop.models import OutboxMessage as ShopOutbox
+
+        out = {"events": 0, "commit_to_ack_ms": []}
+        for alias, model in (("shop", ShopOutbox), ("inventory", InventoryOutbox), ("shipping", ShippingOutbox)):
+            rows = model.objects.using(alias).filter(created_at__gte=since).values_list("created_at", "sent_at")
+            for created, sent in rows:
+                out["events"] += 1
+                if sent:
+                    out["commit_to_ack_ms"].append((sent - created).total_seconds() * 1000)
+        return out
+
+    def section_saga(self) -> None:
+        from django.utils import timezone
+
+        warm = self.place(self.size["warm"], 20, 0)
+        self.wait_done(warm, 120)
+        count = self.size["burst"]
+        say(f"  warm ({len(warm)} orders delivered); peak: placing {count} orders as fast as possible ...")
+        spy = self.start_py_spy() if self.args.py_spy else []
+        since = timezone.now()
+        cpu0 = self.procs.cpu()
+        t0 = time.monotonic()
+        ids = self.place(count, None, 100_000)
+        placed_s = time.monotonic() - t0
+        say(f"  placed {count} in {placed_s:.1f}s; waiting for delivery ...")
+        self.wait_done(ids, 600)
+        cpu1 = self.procs.cpu()
+        self.stop_py_spy(spy)
+        lat, statuses = self.latencies(ids)
+        from shop.models import Order, OrderHistory
+
+        first = (
+            Order.objects.using("shop")
+            .filter(id__in=ids)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)[0]
+        )
+        last = (
+            OrderHistory.objects.using("shop")
+            .filter(order_id__in=ids, status="delivered")
+            .order_by("-at")
+            .values_list("at", flat=True)[0]
+        )
+        seconds = (last - first).total_seconds()
+        box = self.outbox_stats(since)
+        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1}
+        orders_per_s = count / seconds
+        self.result["saga_orders_per_s"] = round(orders_per_s, 1)
+        self.result["saga_events_per_s"] = round(box["events"] / seconds, 1)
+        self.result["cpu_ms_per_order"] = round(sum(cpu.values()), 1)
+        self.result["sections"]["saga_peak"] = {
+            "orders": count,
+            "statuses": statuses,
+            "seconds": round(seconds, 2),
+            "placing_seconds": round(placed_s, 2),
+            "events_published": box["events"],
+            "events_per_order": round(box["events"] / count, 2),
+            "cpu_ms_per_order_by_process": cpu,
+            "placed_to_delivered_ms": dist(lat),
+            "relay_commit_to_ack_ms": dist(box["commit_to_ack_ms"]),
+        }
+        say(
+            f"  peak {orders_per_s:.1f} orders/s, {self.result['saga_events_per_s']:.0f} events/s, "
+            f"{self.result['cpu_ms_per_order']} CPU-ms/order ({statuses})"
+        )
+        low = self.latency_run(10.0, self.size["low_s"], 200_000, "low")
+        self.result["relay_commit_to_ack_p99_ms"] = low["relay_commit_to_ack_ms"]["p99"]
+        self.result["relay_commit_to_ack_p50_ms"] = low["relay_commit_to_ack_ms"]["p50"]
+        half = self.latency_run(max(1.0, orders_per_s / 2), self.size["half_s"], 300_000, "half")
+        self.result["latency_ms"] = {
+            "placed_to_delivered": {k: half["placed_to_delivered_ms"][k] for k in ("p50", "p95", "p99")}
+            | {"rate": half["rate"]},
+            "placed_to_delivered_low": {k: low["placed_to_delivered_ms"][k] for k in ("p50", "p95", "p99")}
+            | {"rate": low["rate"]},
+        }
+
+    def latency_run(self, rate: float, seconds: float, offset: int, name: str) -> dict:
+        from django.utils import timezone
+
+        count = max(10, int(rate * seconds))
+        say(f"  latency at {rate:.1f} orders/s ({name}): {count} orders ...")
+        since = timezone.now()
+        ids = self.place(count, rate, offset)
+        self.wait_done(ids, 300)
+        lat, statuses = self.latencies(ids)
+        box = self.outbox_stats(since)
+        out = {
+            "rate": round(rate, 1),
+            "orders": count,
+            "statuses": statuses,
+            "placed_to_delivered_ms": dist(lat),
+            "relay_commit_to_ack_ms": dist(box["commit_to_ack_ms"]),
+        }
+        self.result["sections"][f"saga_latency_{name}"] = out
+        d = out["placed_to_delivered_ms"]
+        say(
+            f"    placed→delivered p50 {d['p50']} p95 {d['p95']} p99 {d['p99']} ms; relay commit→ack p99 {out['relay_commit_to_ack_ms']['p99']} ms"
+        )
+        return out
+
+    # ------------------------------------------------------------------ 4 websockets
+
+    def section_ws(self) -> None:
+        from bench.fanout import group_send_bench
+
+        frames = 2000 if not self.args.quick else 500
+        say(f"4 websockets: raw channel-layer group_send of {frames} frames to 20 receivers ...")
+        raw = group_send_bench(20, frames)
+        self.result["sections"]["group_send"] = raw
+        self.result["group_send_frames_per_s"] = raw["frames_per_s"]
+        self.result["group_send_p99_ms"] = raw["latency_ms"]["p99"]
+        say(f"  group_send {raw['frames_per_s']:.0f} frames/s, p99 {raw['latency_ms']['p99']} ms, lost {raw['lost']}")
+        runs = {}
+        for clients in (20, 100):
+            runs[clients] = self.ws_run(clients, self.size["ws"], 400_000 + clients * 10_000)
+        self.result["sections"]["websockets"] = {str(k): v for k, v in runs.items()}
+        self.result["ws_clients"] = 100 if runs[100]["held"] == 100 else runs[100]["held"]
+        self.result["ws_frames_per_s"] = runs[20]["frames_per_s"]
+        self.result["ws_events_per_s"] = runs[20]["events_per_s"]
+        self.result["ws_frames_lost"] = runs[20]["frames_lost"] + runs[100]["frames_lost"]
+        self.result["ws_commit_to_frame_p99_ms"] = runs[20]["commit_to_frame_p99_ms"]
+        self.result["ws_100"] = {
+            k: runs[100][k] for k in ("held", "frames_per_s", "events_per_s", "frames_lost", "commit_to_frame_p99_ms")
+        }
+
+    def ws_run(self, clients: int, orders: int, offset: int) -> dict:
+        from django.db.models import Max
+
+        from dashboard.models import EventLog
+
+        final = self.run_dir / f"ws-{clients}.final"
+        name = f"ws-{clients}"
+        self.procs.start(
+            name,
+            [
+                PYTHON,
+                "bench/ws_clients.py",
+                "--port",
+                str(self.web_port),
+                "--cookie",
+                self.session_key,
+                "--clients",
+                str(clients),
+                "--final-seq-file",
+                str(final),
+            ],
+        )
+        log = self.procs.logdir / f"{name}.log"
+        wait_until(
+            lambda: self.procs.check_alive(name) or "READY" in log.read_text(), 90, f"{clients} websocket clients"
+        )
+        say(f"  {clients} staff clients on /ws/dashboard/; placing {orders} orders at peak ...")
+        ids = self.place(orders, None, offset)
+        self.wait_done(ids, 300)
+
+        def settled():
+            top = EventLog.objects.using("dashboard").aggregate(m=Max("seq"))["m"] or 0
+            time.sleep(1.0)
+            return top == (EventLog.objects.using("dashboard").aggregate(m=Max("seq"))["m"] or 0) and top
+
+        top = wait_until(settled, 120, "the dashboard to settle")
+        time.sleep(1.0)  # the last frame's flush interval and its trip through Redis
+        final.write_text(str(top))
+        self.procs.stop(name)
+        result = _result_line(log)
+        say(
+            f"  {clients} clients: held {result['held']}, {result['frames_per_s']:.0f} frames/s "
+            f"({result['events_per_s']:.0f} events/s), lost {result['frames_lost']}, "
+            f"commit→frame p99 {result['commit_to_frame_p99_ms']} ms"
+        )
+        return result
+
+    # ------------------------------------------------------------------ py-spy (opt-in)
+
+    def start_py_spy(self) -> list:
+        spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        if not Path(spy).exists():
+            say("  py-spy not installed (.venv/bin/pip install py-spy==0.4.3); no profile")
+            return []
+        started = []
+        for svc in (*GROUPS, "celery"):
+            pid = self.procs.running[svc].pid
+            out = self.run_dir / f"profile-{svc}.txt"
+            started.append(
+                self.procs.start(
+                    f"py-spy-{svc}", [spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", "200", "-s"]
+                )
+            )
+        return started
+
+    def stop_py_spy(self, started: list) -> None:
+        for name in [n for n in list(self.procs.running) if n.startswith("py-spy-")]:
+            process = self.procs.running[name]
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+            self.procs.stop(name)
+
+    # ------------------------------------------------------------------ 7 memory and the verdict
+
+    def section_memory(self) -> None:
+        self.procs.remember_peaks()
+        peaks = {k: v for k, v in self.procs.peaks.items() if not k.startswith(("py-spy", "ws-"))}
+        self.result["rss_mb"] = peaks
+        say("7 peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in sorted(peaks.items())))
+
+    def goals(self) -> dict:
+        r = self.result
+        poll_ms = float(os.environ.get("OUTBOX_POLL_SECONDS", "0.05")) * 1000
+        consumers = [v for k, v in r.get("rss_mb", {}).items() if k in GROUPS]
+        rows = []
+
+        def goal(name, measured, target, ok, unit=""):
+            rows.append(
+                {
+                    "goal": name,
+                    "measured": measured,
+                    "target": target,
+                    "unit": unit,
+                    "pass": bool(ok) if ok is not None else None,
+                }
+            )
+
+        def ratio(a, b):
+            return round(a / b, 3) if a is not None and b else None
+
+        g = ratio(r.get("saga_events_per_s"), r.get("raw_pipe_events_per_s"))
+        goal("saga events/s ÷ raw pipe events/s", g, "≥ 0.30", g is not None and g >= 0.30)
+        g = ratio(r.get("saga_events_per_s"), r.get("bare_loop_events_per_s"))
+        goal("saga events/s ÷ bare-loop events/s", g, "≥ 0.70", g is not None and g >= 0.70)
+        p99 = (r.get("latency_ms") or {}).get("placed_to_delivered", {}).get("p99")
+        goal("placed→delivered p99 at half max", p99, "≤ 100", p99 is not None and p99 <= 100, "ms")
+        limit = 2 * (r.get("produce_ack_p99_ms") or 0) + poll_ms
+        c2a = r.get("relay_commit_to_ack_p99_ms")
+        goal("relay commit→ack p99", c2a, f"≤ {limit:.1f}", c2a is not None and c2a <= limit, "ms")
+        g = (r.get("inbox_on_vs_off") or {}).get("ratio")
+        goal("inbox on ÷ off throughput", g, "≥ 0.90", g is not None and g >= 0.90)
+        d = r.get("duplicates_double_reservations")
+        goal("10% redeliveries → double reservations", d, "= 0", d == 0)
+        g = ratio(r.get("ws_events_per_s"), r.get("group_send_frames_per_s"))
+        goal("dashboard events/s ÷ raw group_send frames/s (20 clients)", g, "≥ 0.50", g is not None and g >= 0.5)
+        lost = r.get("ws_frames_lost")
+        goal("dashboard frames lost (20 + 100 clients)", lost, "= 0", lost == 0)
+        held = r.get("ws_clients")
+        goal("dashboard clients held", held, "= 100", held == 100)
+        g = ratio(r.get("http_orders_per_s"), r.get("http_trivial_per_s"))
+        goal("POST /api/orders ÷ trivial view", g, "≥ 0.70", g is not None and g >= 0.7)
+        worst = max(consumers) if consumers else None
+        goal("max consumer RSS", worst, "≤ 150", worst is not None and worst <= 150, "MB")
+        web = r.get("rss_mb", {}).get("web")
+        goal("web RSS", web, "≤ 200", web is not None and web <= 200, "MB")
+        return rows
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> int:
+        started = time.monotonic()
+        try:
+            self.start_services()
+            self.migrate()
+            self.setup_django()
+            for name, section in (
+                ("raw pipe", self.section_raw),
+                ("bare loop", self.section_bare),
+                ("inventory", self.section_inventory),
+                ("web", self.start_web),
+                ("http", self.section_http),
+                ("saga start", self.start_saga),
+                ("saga", self.section_saga),
+                ("websockets", self.section_ws),
+            ):
+                try:
+                    section()
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:
+                    say(f"!! section {name} failed: {type(exc).__name__}: {exc}")
+                    self.result.setdefault("errors", []).append(f"{name}: {type(exc).__name__}: {exc}"[:2000])
+                    if name in ("web", "saga start"):
+                        break
+            self.section_memory()
+        finally:
+            self.shutdown()
+        self.result["seconds"] = round(time.monotonic() - started, 1)
+        self.result["goals"] = self.goals()
+        self.result["finished_at"] = datetime.now(UTC).isoformat()
+        VAR.mkdir(parents=True, exist_ok=True)
+        (VAR / "latest.json").write_text(json.dumps(self.result, indent=2, default=str) + "\n")
+        print_table(self.result)
+        say(f"wrote {VAR / 'latest.json'} in {self.result['seconds']}s")
+        return 1 if self.result.get("errors") else 0
+
+    def shutdown(self) -> None:
+        if self.procs:
+            self.procs.remember_peaks()
+            self.procs.stop_all()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:
+            pass
+        if self.cluster:
+            self.cluster.stop()
+        if self.redis:
+            self.redis.stop()
+
+
+def _result_line(log: Path) -> dict:
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"no RESULT in {log}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:]))
+
+
+def _parse_ts(text: str) -> float:
+    return datetime.fromisoformat(text.replace(" ", "T")).replace(tzinfo=UTC).timestamp()
+
+
+def print_table(r: dict) -> None:
+    lat = r.get("latency_ms") or {}
+    rows = [
+        ("raw pipe (kafka-python) events/s", r.get("raw_pipe_events_per_s")),
+        ("raw pipe (confluent-kafka) events/s", r.get("raw_pipe_confluent_events_per_s")),
+        ("produce→ack p50 / p99 ms", f"{r.get('produce_ack_p50_ms')} / {r.get('produce_ack_p99_ms')}"),
+        ("bare loop events/s", r.get("bare_loop_events_per_s")),
+        (
+            "inventory hop events/s 1 → 2 consumers",
+            _pair(r.get("inventory_1_vs_2_consumers"), "one_events_per_s", "two_events_per_s"),
+        ),
+        (
+            "inventory hop events/s inbox on / off",
+            _pair(r.get("inbox_on_vs_off"), "on_events_per_s", "off_events_per_s"),
+        ),
+        ("saga orders/s", r.get("saga_orders_per_s")),
+        ("saga events/s", r.get("saga_events_per_s")),
+        ("CPU-ms per order (all processes)", r.get("cpu_ms_per_order")),
+        ("placed→delivered p50/p95/p99 ms @low", _lat(lat.get("placed_to_delivered_low"))),
+        ("placed→delivered p50/p95/p99 ms @half", _lat(lat.get("placed_to_delivered"))),
+        (
+            "relay commit→ack p50 / p99 ms @low",
+            f"{r.get('relay_commit_to_ack_p50_ms')} / {r.get('relay_commit_to_ack_p99_ms')}",
+        ),
+        ("group_send frames/s (20 receivers)", r.get("group_send_frames_per_s")),
+        ("dashboard frames/s / events/s (20)", f"{r.get('ws_frames_per_s')} / {r.get('ws_events_per_s')}"),
+        ("dashboard frames lost / clients held", f"{r.get('ws_frames_lost')} / {r.get('ws_clients')}"),
+        ("HTTP POST /api/orders/s vs /healthz/s", f"{r.get('http_orders_per_s')} vs {r.get('http_trivial_per_s')}"),
+        ("HTTP p99 ms orders vs healthz", f"{r.get('http_orders_p99_ms')} vs {r.get('http_trivial_p99_ms')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print()
+    print(
+        f"Conveyor bench — {r['machine']['cores']} cores, {r['machine']['memory_mb']} MB"
+        + (" (quick)" if r.get("quick") else "")
+    )
+    print("-" * (width + 30))
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    if r.get("rss_mb"):
+        print(f"{'peak RSS MB':<{width}}  " + ", ".join(f"{k} {v}" for k, v in sorted(r["rss_mb"].items())))
+    print()
+    gw = max(len(g["goal"]) for g in r["goals"])
+    print(f"{'goal':<{gw}}  {'measured':>10}  {'target':>12}  result")
+    print("-" * (gw + 36))
+    for g in r["goals"]:
+        verdict = "PASS" if g["pass"] else "FAIL"
+        measured = "—" if g["measured"] is None else g["measured"]
+        print(
+            f"{g['goal']:<{gw}}  {measured!s:>10}  {g['target'] + (' ' + g['unit'] if g['unit'] else ''):>12}  {verdict}"
+        )
+    for error in r.get("errors", []):
+        print(f"error: {error.splitlines()[0]}")
+    print()
+
+
+def _pair(d, a, b):
+    return f"{d.get(a)} → {d.get(b)}" if d else None
+
+
+def _lat(d):
+    return f"{d.get('p50')} / {d.get('p95')} / {d.get('p99')} (rate {d.get('rate')}/s)" if d else None
+
+
+def ensure_extras() -> None:
+    """bench/requirements.txt (confluent-kafka for the raw pipe's second peer), installed once, best effort."""
+    try:
+        import confluent_kafka  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    say("installing bench/requirements.txt (confluent-kafka) ...")
+    done = subprocess.run(
+        [PYTHON, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        say("  could not install it; the confluent-kafka peer is skipped")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Conveyor's benchmark (issue 6, ARCHITECTURE 8)")
+    parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run with small counts")
+    parser.add_argument("--py-spy", action="store_true", help="record py-spy profiles of the saga's processes")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    ensure_extras()
+
+    def _term(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    bench = Bench(args)
+    try:
+        return bench.run()
+    except KeyboardInterrupt:
+        say("interrupted; everything the bench started is stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Section 4's dashboard clients, run as their own process: N staff websockets on /ws/dashboard/.
+
+A minimal RFC 6455 client on asyncio streams (stdlib only). Each client asks for its catch-up, then
+follows the `batch` frames' seqs: a gap, a `resync` or a tail it never got counts as frames lost.
+Prints `READY` when every client holds its snapshot; on SIGTERM prints `RESULT {json}`.
+
+    python bench/ws_clients.py --port P --cookie SESSIONID --clients 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+import struct
+import sys
+import time
+from datetime import datetime
+
+import orjson
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import percentile
+
+
+class WebSocket:
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int, path: str, cookie: str) -> WebSocket:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**24)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n"
+                f"Cookie: sessionid={cookie}\r\n\r\n"
+            ).encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(f"websocket refused: {head[:200]!r}")
+        return cls(reader, writer)
+
+    async def send_text(self, text: str) -> None:
+        self._send(0x1, text.encode())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        n = len(payload)
+        header = bytes([0x80 | opcode])
+        if n < 126:
+            header += bytes([0x80 | n])
+        elif n < 65536:
+            header += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            header += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(header + mask + masked)
+
+    async def receive(self) -> bytes | None:
+        """The next text/binary message (fragments joined); None when the server closed."""
+        message = b""
+        while True:
+            b0, b1 = await self.reader.readexactly(2)
+            opcode, n = b0 & 0x0F, b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack(">H", await self.reader.readexactly(2))
+            elif n == 127:
+                (n,) = struct.unpack(">Q", await self.reader.readexactly(8))
+            payload = await self.reader.readexactly(n)
+            if opcode == 0x8:
+                return None
+            if opcode == 0x9:
+                self._send(0xA, payload)
+                continue
+            if opcode == 0xA:
+                continue
+            message += payload
+            if b0 & 0x80:
+                return message
+
+
+class Client:
+    def __init__(self, index: int):
+        self.index = index
+        self.last_seq: int | None = None
+        self.frames = 0
+        self.batch_frames = 0
+        self.events = 0
+        self.lost = 0
+        self.resyncs = 0
+        self.lat_ms: list[float] = []
+        self.ready = asyncio.Event()
+        self.error: str | None = None
+        self.kinds: dict[str, int] = {}
+
+    async def run(self, port: int, cookie: str, counting: asyncio.Event) -> None:
+        try:
+            ws = await WebSocket.connect(port, "/ws/dashboard/", cookie)
+            await ws.send_text('{"type": "catchup", "since": null}')
+            while True:
+                raw = await ws.receive()
+                if raw is None:
+                    self.error = self.error or "closed by server"
+                    return
+                now = time.time()
+                frame = orjson.loads(raw)
+                kind = frame.get("kind")
+                if counting.is_set():
+                    self.frames += 1
+                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
+                if kind in ("snapshot", "catchup"):
+                    self.last_seq = frame.get("to_seq", self.last_seq)
+                    self.ready.set()
+                elif kind == "resync":
+                    self.resyncs += 1
+                    await ws.send_text(orjson.dumps({"type": "catchup", "since": self.last_seq}).decode())
+                elif kind == "batch" and self.last_seq is not None:
+                    if frame["from_seq"] > self.last_seq + 1:
+                        self.lost += frame["from_seq"] - self.last_seq - 1
+                    self.last_seq = max(self.last_seq, frame["to_seq"])
+                    if counting.is_set():
+                        self.batch_frames += 1
+                        self.events += frame.get("count", 0)
+                        for event in frame.get("events", ()):
+                            received = event.get("received")
+                            if received:
+                                self.lat_ms.append((now - datetime.fromisoformat(received).timestamp()) * 1000)
+        except Exception as exc:  # reported, never fatal to the others
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.ready.set()
+
+
+async def main_async(args) -> dict:
+    counting = asyncio.Event()
+    clients = [Client(i) for i in range(args.clients)]
+    tasks = []
+    for client in clients:
+        tasks.append(asyncio.ensure_future(client.run(args.port, args.cookie, counting)))
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 60)
+    counting.set()
+    started = time.perf_counter()
+    print("READY", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    elapsed = time.perf_counter() - started
+    # the tail: a client whose last seq is short of the final seq missed those frames
+    final = int(args.final_seq_file and _read_final(args.final_seq_file) or 0)
+    for client in clients:
+        if final and client.last_seq is not None and client.last_seq < final:
+            client.lost += final - client.last_seq
+    for task in tasks:
+        task.cancel()
+    lat = [x for c in clients for x in c.lat_ms]
+    errors = [c.error for c in clients if c.error]
+    return {
+        "clients": args.clients,
+        "held": sum(1 for c in clients if not c.error),
+        "errors": errors[:5],
+        "seconds": round(elapsed, 2),
+        "frames": sum(c.frames for c in clients),
+        "frames_per_s": round(sum(c.frames for c in clients) / elapsed, 1),
+        "batch_frames_per_s": round(sum(c.batch_frames for c in clients) / elapsed, 1),
+        "events_per_s": round(sum(c.events for c in clients) / elapsed, 1),
+        "frames_lost": sum(c.lost for c in clients),
+        "resyncs": sum(c.resyncs for c in clients),
+        "commit_to_frame_p50_ms": _r(percentile(lat, 50)),
+        "commit_to_frame_p99_ms": _r(percentile(lat, 99)),
+        "kinds": _sum_kinds(clients),
+    }
+
+
+def _r(value):
+    return None if value is None else round(value, 1)
+
+
+def _sum_kinds(clients) -> dict:
+    total: dict[str, int] = {}
+    for c in clients:
+        for k, n in c.kinds.items():
+            total[k] = total.get(k, 0) + n
+    return total
+
+
+def _read_final(path: str) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except OSError:
+        return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--cookie", required=True)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--final-seq-file", default="", help="holds the dashboard's last seq when told to stop")
+    args = parser.parse_args()
+    result = asyncio.run(main_async(args))
+    print("RESULT " + orjson.dumps(result).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

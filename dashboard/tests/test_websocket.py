@@ -1,0 +1,207 @@
+"""The dashboard socket against the real ASGI application and a real Redis channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.test import Client
+
+from config.asgi import application
+from dashboard import live, read_model
+from dashboard.consumers import DashboardConsumer
+from eventbus.dispatch import Dispatcher
+from eventbus.service import service
+
+from .factories import new_order_id, record
+
+pytestmark = pytest.mark.django_db(databases=["default", "dashboard"], transaction=True)
+ORIGIN = (b"origin", b"http://testserver")
+
+
+def run(scenario):
+    async_to_sync(scenario)()
+
+
+def headers_for(user: User | None, origin=ORIGIN) -> list[tuple[bytes, bytes]]:
+    headers = [origin]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+@pytest.fixture
+def staff(redis_url):
+    return User.objects.create_user("ops", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def staff_headers(staff):
+    return headers_for(staff)
+
+
+@pytest.fixture(autouse=True)
+def fresh_feed():
+    live.feed.reset()
+    yield
+    live.feed.reset()
+
+
+async def receive(comm, kind: str, timeout: float = 10) -> dict:
+    """The next frame of `kind`, skipping the others (metrics, lag) that may come in between."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = await comm.receive_json_from(timeout=max(0.1, deadline - time.monotonic()))
+        if frame.get("kind") == kind:
+            return frame
+
+
+async def until(condition, timeout: float = 10, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def handle_and_flush(*records) -> dict | None:
+    Dispatcher(service("dashboard")).handle(list(records))
+    return live.feed.flush()
+
+
+def test_staff_are_accepted_and_get_a_snapshot(staff_headers):
+    order = new_order_id()
+    Dispatcher(service("dashboard")).handle([record("placed", order)])
+    top = read_model.max_seq()
+    assert top > 0
+
+    async def scenario():
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        connected, _ = await comm.connect()
+        assert connected
+        assert (await receive(comm, "hello"))["queue"] == DashboardConsumer.queue_size
+        await comm.send_json_to({"type": "catchup", "since": None})
+        snapshot = await receive(comm, "snapshot")
+        assert [c["id"] for c in snapshot["cards"]] == [order]
+        assert snapshot["to_seq"] == top and snapshot["stage_counts"]["placed"] == 1
+        await comm.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "inactive staff"])
+def test_others_are_closed_with_4403(redis_url, who):
+    user = None
+    if who != "anonymous":
+        user = User.objects.create_user("x", password="pw", is_staff=who != "customer", is_active=True)
+
+    headers = headers_for(user)
+
+    async def scenario():
+        if who == "inactive staff":
+            await sync_to_async(User.objects.filter(pk=user.pk).update)(is_active=False)
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=headers)
+        await comm.connect()
+        closed = await comm.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": 4403}
+        await comm.wait()
+
+    run(scenario)
+
+
+def test_a_foreign_origin_is_refused(staff):
+    foreign = headers_for(staff, origin=(b"origin", b"http://evil.example"))
+
+    async def scenario():
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=foreign)
+        connected, _ = await comm.connect()
+        assert not connected
+        await comm.wait()
+
+    run(scenario)
+
+
+def test_frames_arrive_after_events_are_handled_and_coalesce_per_order(staff_headers):
+    order = new_order_id()
+
+    async def scenario():
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        assert (await comm.connect())[0]
+        await comm.send_json_to({"type": "catchup", "since": None})
+        snapshot = await receive(comm, "snapshot")
+        assert snapshot["to_seq"] == 0 and snapshot["cards"] == []
+        sent = await sync_to_async(handle_and_flush)(
+            record("placed", order), record("reserved", order, seconds=1), record("packed", order, seconds=2)
+        )
+        frame = await receive(comm, "batch")
+        assert frame == sent
+        assert frame["from_seq"] > snapshot["to_seq"] and frame["to_seq"] == frame["from_seq"] + 2
+        assert [c["stage"] for c in frame["cards"]] == ["packed"]  # one card per order: its latest stage
+        assert [e["type"].split(".")[3] for e in frame["events"]] == ["placed", "reserved", "packed"]
+        await comm.disconnect()
+
+    run(scenario)
+
+
+def test_a_reconnecting_client_catches_up_from_its_last_seq(staff_headers):
+    first, second = new_order_id(), new_order_id()
+
+    async def scenario():
+        await sync_to_async(handle_and_flush)(record("placed", first))
+        last_seen = await sync_to_async(read_model.max_seq)()
+        # while the browser is away:
+        await sync_to_async(handle_and_flush)(record("reserved", first, seconds=1), record("placed", second, seconds=1))
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        assert (await comm.connect())[0]
+        await comm.send_json_to({"type": "catchup", "since": last_seen})
+        answer = await receive(comm, "catchup")
+        assert [e["seq"] for e in answer["events"]] == [last_seen + 1, last_seen + 2]
+        assert {c["id"]: c["stage"] for c in answer["cards"]} == {first: "reserved", second: "placed"}
+        assert answer["to_seq"] == last_seen + 2
+        await comm.disconnect()
+
+    run(scenario)
+
+
+def test_an_overflowing_client_is_told_to_resync(staff_headers, monkeypatch):
+    monkeypatch.setattr(DashboardConsumer, "queue_size", 3)
+    transmit = DashboardConsumer.transmit
+    instances: list[DashboardConsumer] = []
+
+    async def scenario():
+        gate = asyncio.Event()
+
+        async def stalled_browser(self, frame):
+            if frame["kind"] == "hello":
+                instances.append(self)
+            else:
+                await gate.wait()
+            await transmit(self, frame)
+
+        monkeypatch.setattr(DashboardConsumer, "transmit", stalled_browser)
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        assert (await comm.connect())[0]
+        await receive(comm, "hello")
+        await comm.send_json_to({"type": "catchup", "since": None})  # its answer is stuck at the browser
+        layer = get_channel_layer()
+        for seq in range(1, 21):
+            frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
+            await layer.group_send(live.GROUP, {"type": live.FRAME_TYPE, "frame": frame})
+        await layer.group_send(live.GROUP, {"type": live.FRAME_TYPE, "frame": {"kind": "metrics", "points": []}})
+        await until(lambda: instances and instances[0].overflows >= 1, what="the queue to overflow")
+        await until(lambda: instances[0].queue.qsize() == 2, what="the marker frame")
+        gate.set()
+        kinds = [(await comm.receive_json_from(timeout=5))["kind"] for _ in range(3)]
+        assert kinds == ["snapshot", "resync", "metrics"]  # the batches were dropped, not queued
+        await comm.send_json_to({"type": "catchup", "since": 0})
+        assert (await receive(comm, "catchup"))["to_seq"] == 0
+        await comm.disconnect()
+
+    run(scenario)
