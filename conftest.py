@@ -35,7 +35,7 @@ def redis_url(run_dir):
         url = server.url
     os.environ["REDIS_URL"] = url
     settings.REDIS_URL = url
-    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [url]
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": url, "socket_timeout": 15}]
     settings.CELERY_BROKER_URL = url
     channel_layers.backends.clear()
     yield url

@@ -141,10 +141,10 @@ def confluent_pipe(bootstrap: str, topic: str, count: int) -> dict | None:
     consumer.close()
     # a single-message ack latency with librdkafka, for the record
     samples = []
-    for i in range(200):
+    for _ in range(200):
         acked = threading.Event()
         t0 = time.perf_counter()
-        producer.produce(topic, value=payloads[0], on_delivery=lambda err, msg: acked.set())
+        producer.produce(topic, value=payloads[0], on_delivery=lambda err, msg, acked=acked: acked.set())
         while not acked.is_set():
             producer.poll(0.0005)
         samples.append((time.perf_counter() - t0) * 1000)

@@ -2,7 +2,8 @@
 
 A minimal RFC 6455 client on asyncio streams (stdlib only). Each client asks for its catch-up, then
 follows the `batch` frames' seqs: a gap, a `resync` or a tail it never got counts as frames lost.
-Prints `READY` when every client holds its snapshot; on SIGTERM prints `RESULT {json}`.
+Prints `READY` when every client holds its snapshot. Once the bench writes the dashboard's final seq to
+--final-seq-file (or on SIGTERM) it waits for the clients to reach it and prints `RESULT {json}`.
 
     python bench/ws_clients.py --port P --cookie SESSIONID --clients 20
 """
@@ -97,6 +98,8 @@ class Client:
         self.ready = asyncio.Event()
         self.error: str | None = None
         self.kinds: dict[str, int] = {}
+        self.first_batch: float | None = None
+        self.last_batch: float | None = None
 
     async def run(self, port: int, cookie: str, counting: asyncio.Event) -> None:
         try:
@@ -124,6 +127,8 @@ class Client:
                         self.lost += frame["from_seq"] - self.last_seq - 1
                     self.last_seq = max(self.last_seq, frame["to_seq"])
                     if counting.is_set():
+                        self.first_batch = self.first_batch or now
+                        self.last_batch = now
                         self.batch_frames += 1
                         self.events += frame.get("count", 0)
                         for event in frame.get("events", ()):
@@ -150,16 +155,27 @@ async def main_async(args) -> dict:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    if args.final_seq_file:
+        loop.create_task(_when_file(args.final_seq_file, stop))
     await stop.wait()
+    # the bench writes the dashboard's last seq once it has settled: wait (bounded) for every client to reach it
+    final = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        final = _read_final(args.final_seq_file) if args.final_seq_file else 0
+        if final and all(c.error or (c.last_seq or 0) >= final for c in clients):
+            break
+        await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - started
-    # the tail: a client whose last seq is short of the final seq missed those frames
-    final = int(args.final_seq_file and _read_final(args.final_seq_file) or 0)
     for client in clients:
-        if final and client.last_seq is not None and client.last_seq < final:
-            client.lost += final - client.last_seq
+        if final and not client.error and client.last_seq is not None and client.last_seq < final:
+            client.lost += final - client.last_seq  # never arrived
     for task in tasks:
         task.cancel()
     lat = [x for c in clients for x in c.lat_ms]
+    firsts = [c.first_batch for c in clients if c.first_batch]
+    lasts = [c.last_batch for c in clients if c.last_batch]
+    active = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
     errors = [c.error for c in clients if c.error]
     return {
         "clients": args.clients,
@@ -168,8 +184,9 @@ async def main_async(args) -> dict:
         "seconds": round(elapsed, 2),
         "frames": sum(c.frames for c in clients),
         "frames_per_s": round(sum(c.frames for c in clients) / elapsed, 1),
-        "batch_frames_per_s": round(sum(c.batch_frames for c in clients) / elapsed, 1),
-        "events_per_s": round(sum(c.events for c in clients) / elapsed, 1),
+        "active_seconds": round(active, 2),
+        "batch_frames_per_s": round(sum(c.batch_frames for c in clients) / (active or elapsed), 1),
+        "events_per_s": round(sum(c.events for c in clients) / (active or elapsed), 1),
         "frames_lost": sum(c.lost for c in clients),
         "resyncs": sum(c.resyncs for c in clients),
         "commit_to_frame_p50_ms": _r(percentile(lat, 50)),
@@ -188,6 +205,12 @@ def _sum_kinds(clients) -> dict:
         for k, n in c.kinds.items():
             total[k] = total.get(k, 0) + n
     return total
+
+
+async def _when_file(path: str, stop: asyncio.Event) -> None:
+    while not os.path.exists(path):
+        await asyncio.sleep(0.1)
+    stop.set()
 
 
 def _read_final(path: str) -> int:

@@ -182,7 +182,9 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        # redis-py 8 times reads out after 5 s, exactly how long the layer blocks waiting for a message:
+        # without a longer socket timeout every idle websocket dies (channels_redis#422).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000, "expiry": 30},
     }
 }
 CELERY_BROKER_URL = REDIS_URL

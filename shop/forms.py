@@ -5,12 +5,23 @@ from django import forms
 from .services import MAX_QUANTITY
 
 
+class ErrorsDescribeFields:
+    """Point each invalid input at its error list (aria-describedby), so screen readers read the error
+    with the field; templates/shop/_field.html renders the list with that id."""
+
+    def add_error(self, field, error):
+        super().add_error(field, error)  # also called by validation itself, for every field error
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}_error"
+
+
 class QuantityInput(forms.NumberInput):
     def __init__(self):
         super().__init__(attrs={"inputmode": "numeric", "class": "quantity-input"})
 
 
-class AddToCartForm(forms.Form):
+class AddToCartForm(ErrorsDescribeFields, forms.Form):
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, initial=1, widget=QuantityInput())
 
 
@@ -20,7 +31,7 @@ class CartLineForm(forms.Form):
     quantity = forms.IntegerField(min_value=0, max_value=MAX_QUANTITY, widget=QuantityInput())
 
 
-class CheckoutForm(forms.Form):
+class CheckoutForm(ErrorsDescribeFields, forms.Form):
     # Limits match shop.services.place_order, which checks them again for every other caller.
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))

@@ -127,7 +127,9 @@ def test_checkout_errors_are_shown_next_to_fields_and_nothing_is_placed(client, 
     response = client.post("/checkout/", {**CHECKOUT, field: value})
     assert response.status_code == 200
     assert list(response.context["form"].errors) == [field]
-    assert f'id="id_{field}_error"' in response.content.decode()
+    html = response.content.decode()
+    assert f'id="id_{field}_error"' in html
+    assert f'aria-describedby="id_{field}_error"' in html  # the input points at its error
     assert not Order.objects.using("shop").exists()
     assert not OutboxMessage.objects.using("shop").exists()
 

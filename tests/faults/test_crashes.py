@@ -19,13 +19,13 @@ from shop.services import cancel_order
 from tests.support import wait_for
 
 from .helpers import (
-    audit,
     buy,
     dead_letters_in_logs,
     duplicates_in_log,
     joined,
     random_order,
     seed,
+    settled,
     sweep,
     wait_terminal,
 )
@@ -82,7 +82,7 @@ def test_kill_9_consumers_five_times_under_load_loses_and_doubles_nothing(stack)
     assert [rc for _, rc, _ in kills] == [-signal.SIGKILL] * len(KILL_TARGETS), kills
 
     wait_terminal(placed, 300, sweep=lambda: sweep(stack))
-    result = audit(placed, start)
+    result = settled(placed, start)
     print(
         f"\nkill -9 test: {result}; kills {kills}; placed in {placed_in:.0f}s, "
         f"all terminal after {time.monotonic() - started:.0f}s"
@@ -114,13 +114,14 @@ def test_a_crash_at_the_dangerous_point_doubles_no_effect(stack, victim, point):
         else:
             stack.consumer(service)
     stack.celery()
+    joined(stack, *(n for n in stack.argv if n in ("shop", "inventory", "shipping")))
     orders = [buy({"CRASH-1": 2}) for _ in range(5)]
     crashing = stack.processes[f"{victim}-crashing"]
     wait_for(lambda: crashing.poll() is not None, 90, f"the {victim} consumer to crash at {point}")
     assert crashing.returncode == -signal.SIGKILL, stack.log(f"{victim}-crashing")[-2000:]
     stack.consumer(victim)  # restarted without the fault
     wait_terminal(orders, 120, sweep=lambda: sweep(stack))
-    result = audit(orders, start)
+    result = settled(orders, start)
     assert not result.problems, result.problems
     assert result.by_status == {"delivered": 5}
     # the redelivered copy reached a consumer and was skipped by its inbox
@@ -139,6 +140,7 @@ def _outbox_ids() -> set[str]:
 def test_orders_taken_while_the_relay_is_away_are_all_published(stack):
     start = seed({"RELAY-1": 1000})
     stack.consumer("shop")
+    joined(stack, "shop")
     first = [buy({"RELAY-1": 1}) for _ in range(20)]
     wait_for(lambda: not ShopOutbox.objects.using("shop").filter(sent_at__isnull=True).exists(), 60, "the relay")
     stack.kill("shop")  # the relay dies; the shop keeps taking orders
@@ -161,6 +163,6 @@ def test_orders_taken_while_the_relay_is_away_are_all_published(stack):
     stack.celery()
     orders = first + later
     wait_terminal(orders, 120, sweep=lambda: sweep(stack))
-    result = audit(orders, start)
+    result = settled(orders, start)
     assert not result.problems, result.problems
     assert result.by_status == {"delivered": 70, "cancelled": 10}

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, orders, rate, wait, seed, **options):
         if orders < 1 or rate <= 0:
             raise CommandError("--orders must be at least 1 and --rate above 0")
-        products = [p for p in selectors.catalogue()]
+        products = selectors.catalogue()
         if not products:
             raise CommandError("the catalogue is empty: run `python manage.py seed_demo` first")
         rng = random.Random(seed)
