@@ -674,6 +674,8 @@ class Bench:
         return started
 
     def stop_py_spy(self, started: list) -> None:
+        if not started:
+            return
         for name in [n for n in list(self.procs.running) if n.startswith("py-spy-")]:
             process = self.procs.running[name]
             process.send_signal(signal.SIGINT)
@@ -682,6 +684,11 @@ class Bench:
             except subprocess.TimeoutExpired:
                 pass
             self.procs.stop(name)
+        from bench.profile_summary import summarise
+
+        text = "".join(summarise(p) for p in sorted(self.run_dir.glob("profile-*.txt")))
+        (VAR / "profile-summary.txt").write_text(text)
+        say(f"  py-spy profiles summarised in {VAR / 'profile-summary.txt'}")
 
     # ------------------------------------------------------------------ 7 memory and the verdict
 

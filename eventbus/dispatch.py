@@ -148,12 +148,18 @@ class Dispatcher:
                 elapsed = time.perf_counter() - started
                 result.handler_seconds[event.type] = result.handler_seconds.get(event.type, 0.0) + elapsed
                 log.info(
-                    "handled %s",
+                    "handled %s subject=%s correlation=%s event=%s in %.1f ms",
                     event.type,
+                    event.subject,
+                    event.correlation_id,
+                    event.id,
+                    elapsed * 1000,
                     extra={
+                        "event_type": event.type,
                         "event_id": event.id,
-                        "order_id": event.correlation_id,
+                        "subject": event.subject,
                         "correlation_id": event.correlation_id,
+                        "group": self.service.group,
                     },
                 )
                 return None

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.http import HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
@@ -120,7 +120,7 @@ def place_order(request, response: HttpResponse, payload: OrderIn):
     verdict = ratelimit.check_order_rate(request)
     if not verdict.allowed:
         response["Retry-After"] = str(verdict.retry_after)
-        return 429, {"detail": f"Too many orders from this client; retry in {verdict.retry_after} s."}
+        return Status(429, {"detail": f"Too many orders from this client; retry in {verdict.retry_after} s."})
     try:
         placed = services.place_order(
             email=payload.email,
@@ -129,8 +129,8 @@ def place_order(request, response: HttpResponse, payload: OrderIn):
             lines=[line.model_dump() for line in payload.lines],
         )
     except services.OrderError as exc:
-        return 422, {"detail": _field_errors(exc)}
-    return 201, {"id": placed.order.id, "status": placed.order.status, "token": placed.token}
+        return Status(422, {"detail": _field_errors(exc)})
+    return Status(201, {"id": placed.order.id, "status": placed.order.status, "token": placed.token})
 
 
 @api.get("/orders/{order_id}", response={200: OrderOut, 404: ErrorOut}, tags=["orders"])
@@ -145,8 +145,8 @@ def cancel_order(request, order_id: str):
     try:
         services.cancel_order(order.id)
     except services.NotCancellable as exc:
-        return 409, {"detail": str(exc)}
-    return 200, selectors.order_as_dict(selectors.order_with_details(order.id))
+        return Status(409, {"detail": str(exc)})
+    return Status(200, selectors.order_as_dict(selectors.order_with_details(order.id)))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -16,11 +16,16 @@ expect.set_options(timeout=30_000)  # a 2-core machine shared with other suites:
 
 @pytest.fixture
 def staff_user():
+    """A superuser in the test's `default` database, able to log in to the real (non-test) web process."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
     from django.contrib.auth.models import User
 
-    return User.objects.create_user(
-        STAFF_USERNAME, "admin@example.com", STAFF_PASSWORD, is_staff=True, is_superuser=True
-    )
+    user = User.objects.create_user(STAFF_USERNAME, "admin@example.com", is_staff=True, is_superuser=True)
+    # The test settings hash with MD5, which daphne (config.settings) does not accept: store a PBKDF2 hash
+    # (few iterations, for speed; the web process upgrades it on the first login).
+    user.password = PBKDF2PasswordHasher().encode(STAFF_PASSWORD, "browsertestsalt", iterations=1000)
+    user.save(update_fields=["password"])
+    return user
 
 
 @pytest.fixture

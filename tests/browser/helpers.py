@@ -13,7 +13,7 @@ from tests.support import free_port
 
 STAFF_USERNAME, STAFF_PASSWORD = "admin", "browser-test-secret"
 CUSTOMER = {"email": "grace@example.com", "name": "Grace Hopper", "address": "1 Compiler Lane, Arlington"}
-ORDER_URL = re.compile(r"/orders/(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/$")
+ORDER_URL = re.compile(r"/orders/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/$")
 LIFECYCLE = ["placed", "reserved", "packed", "dispatched", "delivered"]
 EVERY_CONSUMER = ("shop", "inventory", "shipping", "dashboard")
 
@@ -161,9 +161,10 @@ def add_to_cart(page: Page, sku: str, quantity: int) -> None:
 
 
 def go_to_checkout(page: Page) -> None:
-    page.goto("/cart/")
+    if not page.url.endswith("/cart/"):
+        page.goto("/cart/")
     page.locator('form[action$="/checkout/"] [type=submit]').click()
-    expect(page).to_have_url(re.compile(r"/checkout/$"))
+    expect(page).to_have_url(re.compile(r"/checkout/\??$"))  # a GET form without fields adds a bare "?"
 
 
 def fill_checkout(page: Page, email: str, name: str, address: str) -> None:
@@ -180,4 +181,4 @@ def buy(page: Page, sku: str, quantity: int, customer: dict = CUSTOMER) -> str:
     go_to_checkout(page)
     fill_checkout(page, customer["email"], customer["name"], customer["address"])
     expect(page).to_have_url(ORDER_URL, timeout=60_000)
-    return ORDER_URL.search(page.url)["id"]
+    return ORDER_URL.search(page.url)[1]

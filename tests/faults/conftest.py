@@ -4,7 +4,6 @@ templates) and a three-node KRaft cluster with its own stack environment."""
 from __future__ import annotations
 
 import itertools
-import os
 
 import pytest
 
@@ -90,9 +89,3 @@ def cluster_stack(kafka_cluster, stack_env, run_dir, request, settings):
             print(f"\n===== {path.name} (last 60 lines) =====")
             print("\n".join(path.read_text(errors="replace").splitlines()[-60:]))
         print(kafka_cluster.log_tail(40))
-
-
-@pytest.fixture(autouse=True)
-def _no_inherited_crash_hooks(monkeypatch):
-    monkeypatch.delenv("EVENTBUS_CRASH_AT", raising=False)
-    os.environ.pop("EVENTBUS_CRASH_AT", None)

@@ -253,3 +253,48 @@ def settled(order_ids, start_on_hand: dict[str, int], timeout: float = 60, **kwa
     except AssertionError:
         pass
     return last["audit"]
+
+
+def http(method: str, url: str, body: bytes | dict | None = None, headers: dict | None = None, timeout: float = 30):
+    """One real HTTP request; returns (status, headers, body bytes) for any status."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = dict(headers or {})
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def place_concurrently(jobs: list[dict[str, int]], threads: int = 8) -> list[str]:
+    """Place the orders from `threads` buyers at once (each thread its own DB connection)."""
+    from django.db import connections
+
+    results: list[str | None] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def work(offset: int):
+        try:
+            for i in range(offset, len(jobs), threads):
+                results[i] = buy(jobs[i])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    import threading
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(600)
+    assert not errors, errors[:3]
+    return [r for r in results if r is not None]

@@ -1,0 +1,132 @@
+"""Every app on PostgreSQL (a throwaway server, one database per app): the saga and the oversell check
+with real consumer processes, and PostgreSQL stopped under load (issue 7, "Database")."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import pytest
+
+from tests.support import free_port, wait_for
+
+from .helpers import (
+    buy,
+    dead_letters_in_logs,
+    http,
+    joined,
+    random_order,
+    seed,
+    settled,
+    sweep,
+    wait_terminal,
+)
+from .oversell import run_oversell
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, databases=["default", "shop", "inventory", "shipping", "dashboard"]),
+]
+
+PG_OVERSELL_ROUNDS = int(os.environ.get("FAULTS_PG_OVERSELL_ROUNDS", "10"))
+
+
+def _saga(stack, celery=True):
+    stack.consumer("shop")
+    stack.consumer("inventory")
+    stack.consumer("shipping")
+    if celery:
+        stack.celery()
+    joined(stack, "shop", "inventory", "shipping")
+
+
+def test_the_saga_end_to_end_on_postgresql(stack, pg):
+    from django.db import connections
+
+    assert connections["shop"].vendor == "postgresql" and connections["inventory"].vendor == "postgresql"
+    start = seed({"PG-A": 1000, "PG-SCARCE": 12})
+    _saga(stack)
+    rng = random.Random(5)
+    orders = [buy(random_order(rng, list(start))) for _ in range(60)]
+    wait_terminal(orders, 120, sweep=lambda: sweep(stack))
+    result = settled(orders, start)
+    print(f"\nsaga on PostgreSQL: {result}")
+    assert not result.problems, result.problems
+    assert set(result.by_status) == {"delivered", "rejected"}, result.by_status
+    assert "postgres" in stack.env["SHOP_DATABASE_URL"]
+
+
+def test_200_buyers_for_10_units_never_oversell_on_postgresql(stack, pg):
+    figures = run_oversell(stack, PG_OVERSELL_ROUNDS, 200, "pg")
+    print(f"\noversell on PostgreSQL: {figures}")
+
+
+def test_postgresql_stopped_under_load_503_never_500_consumers_wait_nothing_dead_lettered(stack, pg, pg_server):
+    start = seed({"PGDOWN-1": 100_000})
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    stack.web(port)
+    _saga(stack)
+    warm = [buy({"PGDOWN-1": 1}) for _ in range(10)]
+    wait_terminal(warm, 60, sweep=lambda: sweep(stack))
+    status, _, body = http("POST", f"{web}/api/orders", _api_order())
+    assert status == 201, body
+    token_order = json.loads(body)
+
+    load = [buy({"PGDOWN-1": 1}) for _ in range(150)]  # a backlog in flight...
+    pg_server.stop("fast")  # ...when the database goes away (clients disconnected, nothing accepted)
+    outage_started = time.monotonic()
+    try:
+        status, _, body = http("GET", f"{web}/readyz")
+        assert status == 503, (status, body)
+        report = json.loads(body)
+        assert report["status"] == "unavailable"
+        assert report["checks"]["database:shop"]["ok"] is False and report["checks"]["database:shop"]["error"]
+        answers = {}
+        for method, path, payload, headers in [
+            ("GET", "/api/products", None, {}),
+            ("POST", "/api/orders", _api_order(), {}),
+            ("GET", f"/api/orders/{token_order['id']}", None, {"Authorization": f"Bearer {token_order['token']}"}),
+            ("GET", f"/orders/{token_order['id']}/?token={token_order['token']}", None, {}),
+            ("GET", "/", None, {}),
+            ("GET", "/products/PGDOWN-1/", None, {}),
+            ("GET", "/cart/", None, {}),
+            ("GET", "/dashboard/", None, {}),
+        ]:
+            answers[f"{method} {path.split('?')[0]}"] = http(method, web + path, payload, headers)[0]
+        print(f"\nanswers while PostgreSQL is down: {answers}")
+        assert not [a for a, s in answers.items() if s >= 500 and s != 503], answers
+        assert answers["GET /api/products"] == 503 and answers["POST /api/orders"] == 503, answers
+        # the consumers meet the outage and wait (they retry the batch in hand, they do not dead-letter it)
+        wait_for(
+            lambda: sum("database unavailable" in stack.log(n) for n in ("shop", "inventory", "shipping")) >= 2,
+            60,
+            "the consumers to notice the outage",
+        )
+        assert all(p.poll() is None for p in stack.processes.values()), "a process died in the outage"
+    finally:
+        outage = time.monotonic() - outage_started
+        pg_server.start()
+    wait_for(lambda: http("GET", f"{web}/readyz")[0] == 200, 60, "/readyz to say ready again")
+    orders = warm + load
+    wait_terminal(orders, 180, sweep=lambda: sweep(stack))
+    result = settled(orders, start)
+    print(f"PostgreSQL outage ({outage:.1f}s): {result}; dead letters {dead_letters_in_logs(stack)}")
+    assert not result.problems, result.problems
+    assert result.by_status == {"delivered": len(orders)}
+    assert sum(dead_letters_in_logs(stack).values()) == 0, dead_letters_in_logs(stack)
+    assert all(p.poll() is None for p in stack.processes.values())
+    # and the web takes orders again
+    status, _, body = http("POST", f"{web}/api/orders", _api_order())
+    assert status == 201, body
+
+
+def _api_order() -> dict:
+    return {
+        "email": "pg@example.com",
+        "name": "PG Buyer",
+        "address": "5 Outage Road",
+        "lines": [{"sku": "PGDOWN-1", "quantity": 1}],
+    }
