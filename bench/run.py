@@ -39,6 +39,7 @@ from bench.common import (
     VAR,
     Procs,
     copy_sqlite,
+    cpu_seconds,
     dist,
     free_port,
     machine,
@@ -304,6 +305,7 @@ class Bench:
             ("inv1", 1, False),
             ("inv2", 2, False),
             ("inbox_off", 1, True),
+            ("inv1_debug_off", 1, False),  # the same as inv1 with DJANGO_DEBUG=0: what DEBUG's SQL log costs
         ]
         out = {}
         for name, copies, no_inbox in variants:
@@ -317,12 +319,18 @@ class Bench:
                 )
             prefix = f"{self.prefix}{name}."
             env = self.env_for(name, prefix)
+            if name.endswith("debug_off"):
+                env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="bench-" + uuid.uuid4().hex)
             names = []
             for k in range(copies):
                 argv = [PYTHON, "bench/inventory_hop.py", "inventory", "--no-inbox"] if no_inbox else None
                 self.procs.consumer("inventory", f"{name}-{k}", env, argv)
                 names.append(f"{name}-{k}")
             self.wait_groups({GROUPS["inventory"]: copies}, watch=names)
+            spy = (
+                self.py_spy({names[0]: self.procs.running[names[0]].pid}) if self.args.py_spy and name == "inv1" else []
+            )
+            cpu0 = {n: cpu_seconds(self.procs.running[n].pid) for n in names}
             started = self.produce(f"{prefix}shop.orders", messages)
 
             def finished(db=db):
@@ -335,6 +343,7 @@ class Bench:
                 return reservations >= count and pending == 0 and total >= 3 * count
 
             wait_until(finished, 300, f"{name}: every order reserved and relayed", interval=0.2)
+            self.stop_py_spy(spy)
             with sqlite3.connect(db, timeout=30) as conn:
                 last_sent = conn.execute("SELECT max(sent_at) FROM inventory_outboxmessage").fetchone()[0]
                 reserved_units = conn.execute("SELECT sum(reserved) FROM inventory_stockitem").fetchone()[0]
@@ -342,6 +351,7 @@ class Bench:
                 lines = conn.execute("SELECT count(*) FROM inventory_reservationline").fetchone()[0]
                 inbox = conn.execute("SELECT count(*) FROM inventory_inboxmessage").fetchone()[0]
             seconds = _parse_ts(last_sent) - started
+            cpu = sum(cpu_seconds(self.procs.running[n].pid) - cpu0[n] for n in names)
             for n in names:
                 self.procs.stop(n)
             out[name] = {
@@ -352,11 +362,15 @@ class Bench:
                 "seconds": round(seconds, 3),
                 "events_per_s": round(len(messages) / seconds, 1),
                 "orders_per_s": round(count / seconds, 1),
+                "cpu_ms_per_event": round(cpu * 1000 / len(messages), 3),
                 "over_reserved_units": reserved_units - units,
                 "extra_reservations": reservations - count + (lines - 2 * count) // 2,
                 "inbox_rows": inbox,
             }
-            say(f"  {name}: {out[name]['events_per_s']:.0f} events/s, over-reserved units {reserved_units - units}")
+            say(
+                f"  {name}: {out[name]['events_per_s']:.0f} events/s, {out[name]['cpu_ms_per_event']} CPU-ms/event, "
+                f"over-reserved units {reserved_units - units}"
+            )
         self.result["sections"]["inventory"] = out
         self.result["inventory_1_vs_2_consumers"] = {
             "one_events_per_s": out["inv1"]["events_per_s"],
@@ -497,7 +511,7 @@ class Bench:
         self.wait_done(warm, 120)
         count = self.size["burst"]
         say(f"  warm ({len(warm)} orders delivered); peak: placing {count} orders as fast as possible ...")
-        spy = self.start_py_spy() if self.args.py_spy else []
+        spy = self.py_spy({s: self.procs.running[s].pid for s in (*GROUPS, "celery")}) if self.args.py_spy else []
         since = timezone.now()
         cpu0 = self.procs.cpu()
         t0 = time.monotonic()
@@ -657,14 +671,13 @@ class Bench:
 
     # ------------------------------------------------------------------ py-spy (opt-in)
 
-    def start_py_spy(self) -> list:
-        spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+    def py_spy(self, pids: dict[str, int]) -> list:
+        spy = str(Path(PYTHON).parent / "py-spy")
         if not Path(spy).exists():
             say("  py-spy not installed (.venv/bin/pip install py-spy==0.4.3); no profile")
             return []
         started = []
-        for svc in (*GROUPS, "celery"):
-            pid = self.procs.running[svc].pid
+        for svc, pid in pids.items():
             out = self.run_dir / f"profile-{svc}.txt"
             started.append(
                 self.procs.start(
@@ -753,16 +766,20 @@ class Bench:
             self.start_services()
             self.migrate()
             self.setup_django()
+            only = set(self.args.only.split(",")) if self.args.only else None
+            needs = {"web": {"http", "saga", "ws"}, "saga start": {"saga", "ws"}}
             for name, section in (
-                ("raw pipe", self.section_raw),
-                ("bare loop", self.section_bare),
+                ("raw", self.section_raw),
+                ("bare", self.section_bare),
                 ("inventory", self.section_inventory),
                 ("web", self.start_web),
                 ("http", self.section_http),
                 ("saga start", self.start_saga),
                 ("saga", self.section_saga),
-                ("websockets", self.section_ws),
+                ("ws", self.section_ws),
             ):
+                if only is not None and name not in only and not (needs.get(name, set()) & only):
+                    continue
                 try:
                     section()
                 except (KeyboardInterrupt, SystemExit):
@@ -897,6 +914,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Conveyor's benchmark (issue 6, ARCHITECTURE 8)")
     parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run with small counts")
     parser.add_argument("--py-spy", action="store_true", help="record py-spy profiles of the saga's processes")
+    parser.add_argument("--only", default="", help="comma-separated sections: raw,bare,inventory,http,saga,ws")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     import logging

@@ -1,18 +1,9 @@
 from django.contrib import admin, messages
 
+from eventbus.admin import OutboxMessageAdmin, ReadOnlyAdmin
+
 from . import dead_letters
 from .models import DeadLetter, EventLog, OrderCard, OutboxMessage
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DeadLetter)
@@ -53,8 +44,4 @@ class OrderCardAdmin(ReadOnlyAdmin):
     search_fields = ("order_id",)
 
 
-@admin.register(OutboxMessage)
-class DashboardOutboxAdmin(ReadOnlyAdmin):
-    list_display = ("position", "event_type", "topic", "key", "created_at", "sent_at")
-    list_filter = ("sent_at",)
-    exclude = ("value",)
+admin.site.register(OutboxMessage, OutboxMessageAdmin)

@@ -2,6 +2,8 @@
 
 from django.contrib import admin, messages
 
+from eventbus.admin import InboxMessageAdmin, OutboxMessageAdmin
+
 from . import services
 from .models import InboxMessage, Order, OrderHistory, OrderLine, OutboxMessage, Product
 
@@ -63,34 +65,5 @@ class OrderAdmin(admin.ModelAdmin):
             )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Event bus bookkeeping: to look at, never to edit by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("position", "event_type", "key", "created_at", "sent_at")
-    list_filter = ("event_type",)
-    search_fields = ("key", "event_id")
-    exclude = ("value",)
-    readonly_fields = ("payload",)
-
-    @admin.display(description="value (JSON data)")
-    def payload(self, obj):
-        return bytes(obj.value).decode(errors="replace")
-
-
-@admin.register(InboxMessage)
-class InboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("event_id", "group", "event_type", "handled_at")
-    list_filter = ("event_type",)
-    search_fields = ("event_id",)
+admin.site.register(OutboxMessage, OutboxMessageAdmin)
+admin.site.register(InboxMessage, InboxMessageAdmin)
