@@ -19,6 +19,8 @@ import contextlib
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from eventbus.metrics import websocket_clients
+
 from . import read_model
 from .live import GROUP
 
@@ -42,10 +44,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await self.accept()
         self.sender = asyncio.ensure_future(self._send_loop())
+        websocket_clients.labels("dashboard").inc()
         self.offer({"kind": "hello", "queue": self.queue_size})
 
     async def disconnect(self, code):
         if getattr(self, "joined", False):
+            websocket_clients.labels("dashboard").dec()
             await self.channel_layer.group_discard(GROUP, self.channel_name)
             self.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

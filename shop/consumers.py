@@ -11,6 +11,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from eventbus.metrics import websocket_clients
+
 from . import selectors
 from .access import may_view
 from .live import STOCK_GROUP, order_group
@@ -33,11 +35,13 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading the snapshot: a change in between then arrives as a (harmless) extra frame.
         self.group = order_group(order_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        websocket_clients.labels("orders").inc()
         snapshot = await database_sync_to_async(selectors.orders_as_dicts)([order_id])
         await self.send_json({"type": "order", "order": snapshot[0]})
 
     async def disconnect(self, code):
         if self.group:
+            websocket_clients.labels("orders").dec()
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):

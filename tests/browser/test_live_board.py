@@ -41,7 +41,6 @@ def test_an_order_card_crosses_the_board_to_delivered_and_the_order_page_follows
     expect(staff.locator(f'[data-stage="delivered"] [data-order-id="{order_id}"]')).to_be_visible(timeout=60_000)
     expect(card).to_have_count(1)  # one card per order, in the column of its stage
     stages = card_stages(staff, order_id)
-    print("STAGES", stages)
     assert stages[-1] == "delivered", stages
     assert len(set(stages)) >= 3, f"the card was seen in {stages}: fewer than three columns"
     assert stages == sorted(stages, key=LIFECYCLE.index), f"the card went backwards: {stages}"
@@ -51,7 +50,6 @@ def test_an_order_card_crosses_the_board_to_delivered_and_the_order_page_follows
     expect(status).to_have_attribute("data-order-status", "delivered", timeout=60_000)
     expect(status).to_have_text("Delivered")
     statuses = customer.evaluate("() => window.__statuses")
-    print("STATUSES", statuses)
     assert statuses[-1] == "delivered" and len(statuses) >= 2, f"the page never changed live: {statuses}"
     assert statuses == sorted(statuses, key=LIFECYCLE.index), statuses
     expect(customer.locator("[data-history-status]")).to_have_count(5)
