@@ -61,6 +61,7 @@ def outbox_and_lag_text() -> bytes:
         ages.append(f'conveyor_outbox_oldest_age_seconds{{app="{name}"}} {age:.3f}')
     return ("\n".join(lines + ages) + "\n").encode()
 
+
 websocket_clients = Gauge(
     "conveyor_websocket_clients", "Open websocket connections", ["route"], multiprocess_mode="livesum"
 )
