@@ -258,6 +258,7 @@ class Cluster:
             "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent",
             "-Djava.awt.headless=true",
+            "-Dlog4j2.shutdownHookEnabled=false",  # the broker stops itself; no noisy second hook
             f"-Dlog4j2.configurationFile={node.data_dir / 'log4j2.xml'}",
             f"-Dkafka.logs.dir={self.log_dir}",
             "-cp",
