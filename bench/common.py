@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -60,13 +61,17 @@ def port_open(port: int) -> bool:
         return False
 
 
-def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
+def wait_until(condition, timeout: float, what: str, interval: float = 0.1, raise_errors: bool = False):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
             value = condition()
+        except RuntimeError:
+            raise
         except Exception as exc:  # the system under test may not be up yet
+            if raise_errors and not isinstance(exc, OSError | sqlite3.Error):
+                raise
             last, value = exc, None
         if value:
             return value

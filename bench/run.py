@@ -157,9 +157,12 @@ class Bench:
         copy_sqlite(self.db_dir / "template", self.db_dir / "saga")
 
     def setup_django(self) -> None:
+        import logging
+
         import django
 
         django.setup()
+        logging.getLogger("kafka").setLevel(logging.ERROR)  # "not leader yet" on fresh topics is expected
         from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
         from django.contrib.sessions.backends.db import SessionStore
 
@@ -251,6 +254,15 @@ class Bench:
         producer.close(5)
         return started
 
+    def ensure_topics(self, prefix: str) -> None:
+        """Every catalogue topic (and .dlt) under `prefix`, created before any consumer starts: a consumer
+        that joins before its topic's metadata exists may be assigned nothing until a metadata refresh."""
+        from eventbus import kafka_io, schemas
+
+        logical = schemas.all_topics()
+        kafka_io.ensure_topics([prefix + t for t in logical] + [prefix + t + ".dlt" for t in logical])
+        time.sleep(0.5)
+
     def create_topics(self, names: list[str]) -> None:
         from bench.raw_pipe import create_topics
 
@@ -321,6 +333,7 @@ class Bench:
             env = self.env_for(name, prefix)
             if name.endswith("debug_off"):
                 env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="bench-" + uuid.uuid4().hex)
+            self.ensure_topics(prefix)
             names = []
             for k in range(copies):
                 argv = [PYTHON, "bench/inventory_hop.py", "inventory", "--no-inbox"] if no_inbox else None
@@ -333,16 +346,28 @@ class Bench:
             cpu0 = {n: cpu_seconds(self.procs.running[n].pid) for n in names}
             started = self.produce(f"{prefix}shop.orders", messages)
 
-            def finished(db=db):
+            progress = {"n": -1, "at": time.monotonic()}
+
+            def finished(db=db, progress=progress, name=name):
                 with sqlite3.connect(db, timeout=30) as conn:
                     reservations = conn.execute("SELECT count(*) FROM inventory_reservation").fetchone()[0]
+                    if reservations != progress["n"]:
+                        progress.update(n=reservations, at=time.monotonic())
+                    elif time.monotonic() - progress["at"] > 60:
+                        raise RuntimeError(f"{name}: no progress for 60 s at {reservations}/{count} orders")
                     pending = conn.execute(
                         "SELECT count(*) FROM inventory_outboxmessage WHERE sent_at IS NULL"
                     ).fetchone()[0]
                     total = conn.execute("SELECT count(*) FROM inventory_outboxmessage").fetchone()[0]
                 return reservations >= count and pending == 0 and total >= 3 * count
 
-            wait_until(finished, 300, f"{name}: every order reserved and relayed", interval=0.2)
+            try:
+                wait_until(finished, 300, f"{name}: every order reserved and relayed", interval=0.2, raise_errors=True)
+            except Exception:
+                for n in names:
+                    self.procs.stop(n)
+                self.stop_py_spy(spy)
+                raise
             self.stop_py_spy(spy)
             with sqlite3.connect(db, timeout=30) as conn:
                 last_sent = conn.execute("SELECT max(sent_at) FROM inventory_outboxmessage").fetchone()[0]
@@ -428,6 +453,7 @@ class Bench:
 
     def start_saga(self) -> None:
         say("3 saga: starting run_consumer shop/inventory/shipping/dashboard and a Celery worker ...")
+        self.ensure_topics(self.prefix)
         for svc in GROUPS:
             self.procs.consumer(svc)
         self.procs.start(

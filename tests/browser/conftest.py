@@ -3,6 +3,9 @@ real stack (daphne, consumers, Celery, Kafka, Redis) that the `stack` fixture st
 
 from __future__ import annotations
 
+import signal
+import subprocess
+
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -12,6 +15,21 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 expect.set_options(timeout=30_000)  # a 2-core machine shared with other suites: generous, never a sleep
+
+
+@pytest.fixture(autouse=True)
+def _stop_together(stack):
+    """After the test (and its browser), signal every process at once and let them finish side by side;
+    `stack` then finds them stopped (and still prints their logs on failure) instead of stopping them in turn."""
+    yield
+    running = [p for p in stack.processes.values() if p.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            pass  # `stack` kills what is left
 
 
 @pytest.fixture

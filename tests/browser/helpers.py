@@ -182,3 +182,27 @@ def buy(page: Page, sku: str, quantity: int, customer: dict = CUSTOMER) -> str:
     fill_checkout(page, customer["email"], customer["name"], customer["address"])
     expect(page).to_have_url(ORDER_URL, timeout=60_000)
     return ORDER_URL.search(page.url)[1]
+
+
+def open_socket(page: Page, path: str, timeout_ms: int = 30_000) -> dict:
+    """Open a websocket from `page` (same origin, same cookies) and report how it ended.
+
+    Resolves when the server closes it ({"code", "frames", "opened"}), or when a first frame arrives
+    (with "open": true) — so both a refusal and an acceptance are seen without waiting on a clock.
+    """
+    return page.evaluate(
+        """([path, timeoutMs]) => new Promise((resolve) => {
+          const ws = new WebSocket(`ws://${location.host}${path}`);
+          const seen = { opened: false, frames: 0, code: null, first: null };
+          ws.onopen = () => { seen.opened = true; };
+          ws.onmessage = (ev) => {
+            seen.frames += 1;
+            seen.first = seen.first ?? ev.data;
+            resolve({ ...seen, open: true });
+            ws.close();
+          };
+          ws.onclose = (ev) => resolve({ ...seen, code: ev.code, open: false });
+          setTimeout(() => resolve({ ...seen, open: ws.readyState === WebSocket.OPEN, timedOut: true }), timeoutMs);
+        })""",
+        [path, timeout_ms],
+    )

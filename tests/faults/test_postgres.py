@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import time
 
 import pytest
 
-from tests.support import free_port, wait_for
+from tests.support import PYTHON, free_port, wait_for
 
 from .helpers import (
     buy,
@@ -65,9 +66,20 @@ def test_200_buyers_for_10_units_never_oversell_on_postgresql(stack, pg):
 
 def test_postgresql_stopped_under_load_503_never_500_consumers_wait_nothing_dead_lettered(stack, pg, pg_server):
     start = seed({"PGDOWN-1": 100_000})
-    port = free_port()
-    web = f"http://127.0.0.1:{port}"
-    stack.web(port)
+    port, prod_port = free_port(), free_port()
+    web, prod = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{prod_port}"
+    stack.web(port)  # DJANGO_DEBUG=1, as under `make run`
+    stack.start(  # and production settings (DJANGO_DEBUG=0)
+        "web-prod",
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(prod_port), "config.asgi:application"],
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
+        },
+    )
+    wait_for(lambda: http("GET", f"{prod}/healthz")[0] == 200, 60, "the production-settings web")
     _saga(stack)
     warm = [buy({"PGDOWN-1": 1}) for _ in range(10)]
     wait_terminal(warm, 60, sweep=lambda: sweep(stack))
@@ -96,6 +108,9 @@ def test_postgresql_stopped_under_load_503_never_500_consumers_wait_nothing_dead
             ("GET", "/dashboard/", None, {}),
         ]:
             answers[f"{method} {path.split('?')[0]}"] = http(method, web + path, payload, headers)[0]
+            if path.startswith("/api/"):  # (HTML pages under DEBUG=0 also need collectstatic; not here)
+                answers[f"DEBUG=0 {method} {path}"] = http(method, prod + path, payload, headers)[0]
+        answers["DEBUG=0 GET /readyz"] = http("GET", f"{prod}/readyz")[0]
         print(f"\nanswers while PostgreSQL is down: {answers}")
         assert not [a for a, s in answers.items() if s >= 500 and s != 503], answers
         assert answers["GET /api/products"] == 503 and answers["POST /api/orders"] == 503, answers

@@ -1,0 +1,40 @@
+"""The checkout form explains bad input next to each field, keeps what was typed, and places nothing."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from shop.models import Order
+from tests.browser.helpers import ORDER_URL, add_to_cart, fill_checkout, go_to_checkout, product, start
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, databases=["default", "shop", "inventory", "shipping", "dashboard"]),
+]
+
+
+def test_checkout_shows_field_errors_for_bad_input(stack, browser):
+    sku = product("FORM-CAP", 5, "Form Cap", "18.00")
+    base = start(stack, consumers=(), celery=False)
+    page = browser.page(base)
+    add_to_cart(page, sku, 1)
+    go_to_checkout(page)
+
+    fill_checkout(page, email="not-an-email", name="", address="1 Validation Road")
+    expect(page).to_have_url(re.compile(r"/checkout/\??$"))  # still on the form (posted to itself)
+    form = page.locator("form:has([name=email])")
+    email_errors = form.locator(".field:has([name=email]) .errorlist")
+    name_errors = form.locator(".field:has([name=name]) .errorlist")
+    expect(email_errors).to_contain_text("valid email")
+    expect(name_errors).to_contain_text("required")
+    expect(form.locator(".field:has([name=address]) .errorlist")).to_have_count(0)
+    expect(form.locator("[name=email]")).to_have_value("not-an-email")  # what was typed is kept
+    expect(form.locator("[name=address]")).to_have_value("1 Validation Road")
+    expect(form.locator("[name=name]")).to_have_attribute("aria-invalid", "true")
+    assert not Order.objects.using("shop").exists()
+
+    fill_checkout(page, email="linus@example.com", name="Linus", address="1 Validation Road")
+    expect(page).to_have_url(ORDER_URL)
+    assert Order.objects.using("shop").count() == 1
