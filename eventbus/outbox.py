@@ -14,7 +14,13 @@ from .service import service
 _wakers: dict[str, threading.Event] = {}
 
 
-def publish(event: Event, *, caused_by: Envelope | None = None, correlation_id: str | None = None) -> Envelope:
+def publish(
+    event: Event,
+    *,
+    caused_by: Envelope | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> Envelope:
     """Validate `event`, add it to its app's outbox and return the envelope it will travel in.
 
     Must run inside `transaction.atomic(using=<the app's database>)`: the event is committed with the
@@ -32,7 +38,7 @@ def publish(event: Event, *, caused_by: Envelope | None = None, correlation_id: 
         subject=event.subject,
         data=event.to_data(),
         correlation_id=correlation_id or (caused_by.correlation_id if caused_by else None),
-        causation_id=caused_by.id if caused_by else None,
+        causation_id=caused_by.id if caused_by else causation_id,
     )
     owner.outbox.objects.using(owner.database).create(
         event_id=message.headers["ce_id"],
@@ -51,7 +57,7 @@ def publish(event: Event, *, caused_by: Envelope | None = None, correlation_id: 
         time=None,
         data=event.to_data(),
         correlation_id=message.headers["ce_correlationid"],
-        causation_id=caused_by.id if caused_by else None,
+        causation_id=message.headers.get("ce_causationid"),
     )
 
 

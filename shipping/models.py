@@ -24,6 +24,8 @@ class Shipment(models.Model):
     address_known = models.BooleanField(default=False)
     stock_reserved = models.BooleanField(default=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.WAITING, db_index=True)
+    # The event that caused the latest step, so the next step's event names its cause (ce_causationid).
+    last_event_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

@@ -39,19 +39,20 @@ def note_order_placed(order_id: str, name: str, address: str, caused_by: Envelop
     with transaction.atomic(using=DB):
         shipment = _locked(order_id)
         shipment.name, shipment.address, shipment.address_known = name, address, True
-        return _maybe_ready(shipment)
+        return _maybe_ready(shipment, caused_by)
 
 
 def note_stock_reserved(order_id: str, caused_by: Envelope | None = None) -> Shipment:
     with transaction.atomic(using=DB):
         shipment = _locked(order_id)
         shipment.stock_reserved = True
-        return _maybe_ready(shipment)
+        return _maybe_ready(shipment, caused_by)
 
 
-def _maybe_ready(shipment: Shipment) -> Shipment:
+def _maybe_ready(shipment: Shipment, caused_by: Envelope | None) -> Shipment:
     if shipment.status == S.WAITING and shipment.address_known and shipment.stock_reserved:
         shipment.status = S.READY
+        shipment.last_event_id = caused_by.id if caused_by else ""
         _schedule(str(shipment.order_id), S.READY)
     shipment.save(using=DB)
     return shipment
@@ -79,9 +80,13 @@ def advance_shipment(order_id: str, expected: str) -> str | None:
         if shipment is None or shipment.status != expected or expected not in NEXT:
             return None
         status, event = NEXT[expected]
-        shipment.status = status
+        sent = publish(
+            event(str(shipment.order_id), str(shipment.shipment_id)),
+            correlation_id=str(shipment.order_id),
+            causation_id=shipment.last_event_id or None,
+        )
+        shipment.status, shipment.last_event_id = status, sent.id
         shipment.save(using=DB)
-        publish(event(str(shipment.order_id), str(shipment.shipment_id)), correlation_id=str(shipment.order_id))
         if status in NEXT:
             _schedule(order_id, status)
         return status

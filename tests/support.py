@@ -182,6 +182,10 @@ class Stack:
         return process.returncode
 
     def stop_all(self) -> None:
+        """SIGTERM everything at once, then wait: stopping one by one costs seconds per process."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
         for name in list(self.processes):
             self.stop(name)
 

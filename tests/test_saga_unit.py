@@ -117,3 +117,20 @@ def test_a_late_event_is_ignored_not_raised(bus, mug):
     reserved = bus.events("conveyor.inventory.stock.reserved.v1")[0]
     assert shop.follow_saga(str(placed.order.id), "reserved", reserved) is False
     assert Order.objects.using("shop").get(id=placed.order.id).status == "delivered"
+
+
+def test_every_event_names_its_cause_and_the_order_it_belongs_to(bus, mug):
+    placed = place(1)
+    bus.deliver()
+    by_type = {e.type.removeprefix("conveyor."): e for e in bus.events() if e.correlation_id == str(placed.order.id)}
+    chain = [
+        "shop.order.placed.v1",
+        "inventory.stock.reserved.v1",
+        "shipping.shipment.packed.v1",
+        "shipping.shipment.dispatched.v1",
+        "shipping.shipment.delivered.v1",
+    ]
+    assert by_type[chain[0]].causation_id is None
+    for cause, effect in zip(chain[1:-1], chain[2:], strict=True):
+        assert by_type[effect].causation_id == by_type[cause].id, effect
+    assert by_type[chain[1]].causation_id == by_type[chain[0]].id

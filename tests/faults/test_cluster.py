@@ -73,7 +73,7 @@ def test_killing_the_orders_leader_three_times_under_load_loses_nothing(kafka_cl
     nodes = {node.node_id: node for node in kafka_cluster.nodes}
     try:
         for _ in range(KILLS):
-            wait_for(lambda n=len(placed): len(placed) >= n + 40, 60, "more orders under load")
+            wait_for(lambda n=len(placed): len(placed) >= n + 25, 60, "more orders under load")
             leaders = Counter(p["leader"] for p in _partitions(orders_topic))
             victim = nodes[leaders.most_common(1)[0][0]]
             kafka_cluster.stop_node(victim, sig=signal.SIGKILL)
@@ -86,7 +86,7 @@ def test_killing_the_orders_leader_three_times_under_load_loses_nothing(kafka_cl
                 "new leaders for the orders partitions",
                 interval=0.5,
             )
-            wait_for(lambda k=killed_at: len(placed) >= k + 40, 60, "orders placed while a node is down")
+            wait_for(lambda k=killed_at: len(placed) >= k + 25, 60, "orders placed while a node is down")
             kafka_cluster.start_node(victim)
             wait_for(
                 lambda: all(len(p["isr"]) == 3 for p in _partitions(orders_topic)),

@@ -15,7 +15,7 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("attempt", range(4))
+@pytest.mark.parametrize("attempt", range(3))
 def test_every_consumer_started_on_fresh_topics_gets_its_partitions(stack, attempt):
     for service in ("shop", "inventory", "shipping"):
         stack.consumer(service)

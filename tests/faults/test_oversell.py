@@ -11,7 +11,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "shop", "inventory", "shipping", "dashboard"]),
 ]
 
-ROUNDS = int(os.environ.get("FAULTS_OVERSELL_ROUNDS", "20"))
+ROUNDS = int(os.environ.get("FAULTS_OVERSELL_ROUNDS", "5"))
 
 
 def test_200_buyers_for_10_units_never_oversell_on_sqlite(stack):

@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "shop", "inventory", "shipping", "dashboard"]),
 ]
 
-PG_OVERSELL_ROUNDS = int(os.environ.get("FAULTS_PG_OVERSELL_ROUNDS", "10"))
+PG_OVERSELL_ROUNDS = int(os.environ.get("FAULTS_PG_OVERSELL_ROUNDS", "4"))
 
 
 def _saga(stack, celery=True):
