@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 NODES  ?= 1
 
-.PHONY: run test kafka bench venv jars system lint test-pg clean
+.PHONY: run test test-faults test-pg kafka bench venv jars system lint clean
 
 $(BIN)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Conveyor needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -36,7 +36,20 @@ lint: venv
 test: venv jars
 	@bin/ensure-system test
 	$(MAKE) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/faults
+
+# Breaking things for real: kill -9, crash points, a 3-node cluster losing leaders, PostgreSQL and Redis
+# outages, oversell, poison on every topic, schemathesis. Longer; .ci/run runs it after `make test`.
+test-faults: venv jars
+	@bin/ensure-system test
+	$(BIN)/python -m pytest tests/faults
+
+# The integration tests again, every database on a throwaway PostgreSQL.
+test-pg: venv jars
+	@bin/ensure-system test
+	CONVEYOR_TEST_POSTGRES=1 $(BIN)/python -m pytest -p tests.faults.pg_plugin eventbus tests/test_saga_e2e.py \
+		tests/test_saga_unit.py shop/tests/test_api.py \
+		--deselect eventbus/tests/test_integration.py::test_a_transient_database_error_is_retried_not_dead_lettered
 
 bench: system venv jars
 	@$(BIN)/python bench/run.py

@@ -305,6 +305,7 @@ class Bench:
         result = _result_line(log)
         self.result["sections"]["bare_loop"] = result
         self.result["bare_loop_events_per_s"] = result["events_per_s"]
+        self.result["bare_loop_cpu_ms_per_event"] = result["cpu_ms_per_event"]
         say(f"  bare loop {result['events_per_s']:.0f} events/s, {result['cpu_ms_per_event']} CPU-ms/event")
 
     # ------------------------------------------------------------------ 6 inventory: 1 vs 2 consumers, inbox off
@@ -396,30 +397,43 @@ class Bench:
                 f"  {name}: {out[name]['events_per_s']:.0f} events/s, {out[name]['cpu_ms_per_event']} CPU-ms/event, "
                 f"over-reserved units {reserved_units - units}"
             )
+            self.inventory_figures(out)
+
+    def inventory_figures(self, out: dict) -> None:
         self.result["sections"]["inventory"] = out
-        self.result["inventory_1_vs_2_consumers"] = {
-            "one_events_per_s": out["inv1"]["events_per_s"],
-            "two_events_per_s": out["inv2"]["events_per_s"],
-            "ratio": round(out["inv2"]["events_per_s"] / out["inv1"]["events_per_s"], 2),
-        }
-        self.result["inbox_on_vs_off"] = {
-            "on_events_per_s": out["inv1"]["events_per_s"],
-            "off_events_per_s": out["inbox_off"]["events_per_s"],
-            "ratio": round(out["inv1"]["events_per_s"] / out["inbox_off"]["events_per_s"], 3),
-        }
-        self.result["duplicates_double_reservations"] = max(0, out["inv1"]["extra_reservations"]) + max(
-            0, out["inv1"]["over_reserved_units"]
-        )
-        self.result["duplicates_double_reservations_inbox_off"] = max(0, out["inbox_off"]["extra_reservations"]) + max(
-            0, out["inbox_off"]["over_reserved_units"]
-        )
+        one, two, off = out.get("inv1"), out.get("inv2"), out.get("inbox_off")
+        if one and two:
+            self.result["inventory_1_vs_2_consumers"] = {
+                "one_events_per_s": one["events_per_s"],
+                "two_events_per_s": two["events_per_s"],
+                "ratio": round(two["events_per_s"] / one["events_per_s"], 2),
+            }
+        if one and off:
+            self.result["inbox_on_vs_off"] = {
+                "on_events_per_s": one["events_per_s"],
+                "off_events_per_s": off["events_per_s"],
+                "ratio": round(one["events_per_s"] / off["events_per_s"], 3),
+                # CPU per event is far steadier than events/s on a shared machine
+                "cpu_ms_per_event_on": one["cpu_ms_per_event"],
+                "cpu_ms_per_event_off": off["cpu_ms_per_event"],
+                "cpu_ratio": round(off["cpu_ms_per_event"] / one["cpu_ms_per_event"], 3),
+            }
+        if one:
+            self.result["duplicates_double_reservations"] = max(0, one["extra_reservations"]) + max(
+                0, one["over_reserved_units"]
+            )
+        if off:
+            self.result["duplicates_double_reservations_inbox_off"] = max(0, off["extra_reservations"]) + max(
+                0, off["over_reserved_units"]
+            )
 
     # ------------------------------------------------------------------ 5 HTTP
 
     def start_web(self) -> None:
         self.web_port = free_port()
         self.procs.start(
-            "web", [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "config.asgi:application"]
+            "web",
+            [PYTHON, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(self.web_port), "config.asgi:application"],
         )
         wait_until(lambda: self.procs.check_alive("web") or port_open(self.web_port), 60, "daphne")
 
@@ -564,11 +578,13 @@ class Bench:
         )
         seconds = (last - first).total_seconds()
         box = self.outbox_stats(since)
-        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1}
+        saga = {*GROUPS, "celery", "web", "kafka", "redis", "bench"}
+        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in saga}
         orders_per_s = count / seconds
         self.result["saga_orders_per_s"] = round(orders_per_s, 1)
         self.result["saga_events_per_s"] = round(box["events"] / seconds, 1)
         self.result["cpu_ms_per_order"] = round(sum(cpu.values()), 1)
+        self.result["saga_cpu_ms_per_event"] = round(sum(cpu.values()) * count / max(box["events"], 1), 3)
         self.result["sections"]["saga_peak"] = {
             "orders": count,
             "statuses": statuses,
@@ -873,6 +889,11 @@ def print_table(r: dict) -> None:
         ("saga orders/s", r.get("saga_orders_per_s")),
         ("saga events/s", r.get("saga_events_per_s")),
         ("CPU-ms per order (all processes)", r.get("cpu_ms_per_order")),
+        (
+            "CPU-ms per event: bare loop / inventory hop / saga",
+            f"{r.get('bare_loop_cpu_ms_per_event')} / "
+            f"{(r.get('inbox_on_vs_off') or {}).get('cpu_ms_per_event_on')} / {r.get('saga_cpu_ms_per_event')}",
+        ),
         ("placed→delivered p50/p95/p99 ms @low", _lat(lat.get("placed_to_delivered_low"))),
         ("placed→delivered p50/p95/p99 ms @half", _lat(lat.get("placed_to_delivered"))),
         (
@@ -923,17 +944,18 @@ def ensure_extras() -> None:
     try:
         import confluent_kafka  # noqa: F401
 
-        return
+        if (Path(PYTHON).parent / "py-spy").exists():
+            return
     except ImportError:
         pass
-    say("installing bench/requirements.txt (confluent-kafka) ...")
+    say("installing bench/requirements.txt (confluent-kafka, py-spy) ...")
     done = subprocess.run(
         [PYTHON, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")],
         capture_output=True,
         text=True,
     )
     if done.returncode:
-        say("  could not install it; the confluent-kafka peer is skipped")
+        say("  could not install it; the confluent-kafka peer (and --py-spy) may be unavailable")
 
 
 def main(argv=None) -> int:

@@ -98,12 +98,23 @@ class Client:
         self.ready = asyncio.Event()
         self.error: str | None = None
         self.kinds: dict[str, int] = {}
+        self.reconnects = 0
+        self.gaps: list[list[int]] = []
+        self.tail: list[int] | None = None
         self.first_batch: float | None = None
         self.last_batch: float | None = None
 
     async def run(self, port: int, cookie: str, counting: asyncio.Event) -> None:
         try:
-            ws = await WebSocket.connect(port, "/ws/dashboard/", cookie)
+            for attempt in range(6):  # like a browser: reconnect when the server is too busy to accept in time
+                try:
+                    ws = await WebSocket.connect(port, "/ws/dashboard/", cookie)
+                    break
+                except (ConnectionError, OSError, asyncio.IncompleteReadError):
+                    if attempt == 5:
+                        raise
+                    self.reconnects += 1
+                    await asyncio.sleep(0.5 * 2**attempt)
             await ws.send_text('{"type": "catchup", "since": null}')
             while True:
                 raw = await ws.receive()
@@ -125,6 +136,8 @@ class Client:
                 elif kind == "batch" and self.last_seq is not None:
                     if frame["from_seq"] > self.last_seq + 1:
                         self.lost += frame["from_seq"] - self.last_seq - 1
+                        if len(self.gaps) < 5:
+                            self.gaps.append([self.last_seq + 1, frame["from_seq"] - 1])
                     self.last_seq = max(self.last_seq, frame["to_seq"])
                     if counting.is_set():
                         self.first_batch = self.first_batch or now
@@ -170,6 +183,7 @@ async def main_async(args) -> dict:
     for client in clients:
         if final and not client.error and client.last_seq is not None and client.last_seq < final:
             client.lost += final - client.last_seq  # never arrived
+            client.tail = [client.last_seq + 1, final]
     for task in tasks:
         task.cancel()
     lat = [x for c in clients for x in c.lat_ms]
@@ -181,6 +195,9 @@ async def main_async(args) -> dict:
         "clients": args.clients,
         "held": sum(1 for c in clients if not c.error),
         "errors": errors[:5],
+        "connect_retries": sum(c.reconnects for c in clients),
+        "gaps_seen": _common([g for c in clients for g in c.gaps]),
+        "tails_missing": _common([c.tail for c in clients if c.tail]),
         "seconds": round(elapsed, 2),
         "frames": sum(c.frames for c in clients),
         "frames_per_s": round(sum(c.frames for c in clients) / elapsed, 1),
@@ -193,6 +210,15 @@ async def main_async(args) -> dict:
         "commit_to_frame_p99_ms": _r(percentile(lat, 99)),
         "kinds": _sum_kinds(clients),
     }
+
+
+def _common(items: list) -> dict:
+    """How many clients saw each gap (a gap all clients share is a frame that was never sent)."""
+    out: dict[str, int] = {}
+    for item in items:
+        key = f"{item[0]}-{item[1]}"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:10])
 
 
 def _r(value):

@@ -82,6 +82,17 @@ def ensure_topics(topics: list[str] | None = None, partitions: int | None = None
         admin.close()
 
 
+def wait_for_partitions(consumer: KafkaConsumer, topics: list[str], stopping, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    missing = list(topics)
+    while missing and not stopping.is_set() and time.monotonic() < deadline:
+        missing = [t for t in missing if not consumer.partitions_for_topic(t)]
+        if missing:
+            time.sleep(0.2)
+    if missing:
+        log.warning("no partition metadata yet for %s; subscribing anyway", ", ".join(missing))
+
+
 def wait_for_broker(what: str, stop=lambda: False) -> None:
     """Block until the broker answers, saying plainly what is wrong while it does not."""
     delay = 0.5

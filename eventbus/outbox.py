@@ -32,11 +32,12 @@ def publish(
             f"publish({type(event).__name__}) must run inside transaction.atomic(using={owner.database!r}) "
             "so the event commits with the write that caused it"
         )
+    data = event.to_data()
     message = envelope.encode(
         event_type=event.TYPE,
         source_app=event.SOURCE,
         subject=event.subject,
-        data=event.to_data(),
+        data=data,
         correlation_id=correlation_id or (caused_by.correlation_id if caused_by else None),
         causation_id=caused_by.id if caused_by else causation_id,
     )
@@ -48,17 +49,36 @@ def publish(
         headers=message.headers,
         value=message.value,
     )
-    transaction.on_commit(lambda: wake_relays(owner.name), using=owner.database)
+    _wake_after_commit(owner.name, owner.database)
     return Envelope(
         id=message.headers["ce_id"],
         type=event.TYPE,
         source=message.headers["ce_source"],
         subject=event.subject,
         time=None,
-        data=event.to_data(),
+        data=data,
         correlation_id=message.headers["ce_correlationid"],
         causation_id=message.headers.get("ce_causationid"),
     )
+
+
+class _Waker:
+    """One callable per service, so a transaction that publishes many events wakes the relay once."""
+
+    def __init__(self, service_name: str):
+        self.service_name = service_name
+
+    def __call__(self) -> None:
+        wake_relays(self.service_name)
+
+
+_after_commit: dict[str, _Waker] = {}
+
+
+def _wake_after_commit(service_name: str, database: str) -> None:
+    waker = _after_commit.setdefault(service_name, _Waker(service_name))
+    if not any(entry[1] is waker for entry in connections[database].run_on_commit):
+        transaction.on_commit(waker, using=database)
 
 
 def register_waker(service_name: str, flag: threading.Event) -> None:
@@ -94,7 +114,7 @@ def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: byte
         headers=headers,
         value=value,
     )
-    transaction.on_commit(lambda: wake_relays(owner.name), using=owner.database)
+    _wake_after_commit(owner.name, owner.database)
 
 
 RAW_TOPIC_PREFIX = "raw:"  # the relay sends these to the physical topic as is

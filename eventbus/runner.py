@@ -77,11 +77,16 @@ class ConsumerRunner:
         relay_thread = self.relay.start() if self.relay else None
         topics = self.service.topics()
         self.consumer = kafka_io.make_consumer(self.service.group, name)
+        # A first join before the topics' metadata arrived can leave the member with no partitions
+        # until the next rebalance; ask for every topic's partitions first.
+        kafka_io.wait_for_partitions(self.consumer, topics, self.stopping)
         self.consumer.subscribe(topics, listener=_Rebalance(name, self.consumer, self.replay))
         log.info("%s: consuming %s as group %s", name, ", ".join(topics), self.service.group)
+        self._unassigned_since = time.monotonic()
         try:
             while not self.stopping.is_set():
                 polled = self.consumer.poll(timeout_ms=200, max_records=500)
+                self._watch_assignment(topics, name)
                 if not polled:
                     if self.service.on_idle:
                         self.service.on_idle()
@@ -135,8 +140,9 @@ class ConsumerRunner:
         if self.service.on_batch:
             self.service.on_batch()
         elapsed_ms = (time.perf_counter() - started) * 1000
-        lag = self.lag()
-        metrics.record_batch(self.service.group, result, lag_by_partition=self._lag_by_partition())
+        lags = self._lag_by_partition()
+        lag = sum(lags.values())
+        metrics.record_batch(self.service.group, result, lag_by_partition=lags)
         log.info(
             "%s: batch of %s events (%s handled, %s duplicate, %s ignored, %s dead-lettered) in %.0f ms; lag %s",
             self.service.name,
@@ -149,6 +155,21 @@ class ConsumerRunner:
             lag,
         )
 
+    REJOIN_AFTER_SECONDS = 30
+
+    def _watch_assignment(self, topics: list[str], name: str) -> None:
+        """kafka-python can leave a member without partitions after a join race (dpkp/kafka-python#3131).
+        A member unassigned for a while subscribes again; an idle extra copy (more copies than
+        partitions) pays one harmless rebalance per period for it."""
+        if self.consumer.assignment():
+            self._unassigned_since = time.monotonic()
+            return
+        if time.monotonic() - self._unassigned_since > self.REJOIN_AFTER_SECONDS:
+            log.warning("%s: no partitions for %ss; subscribing again", name, self.REJOIN_AFTER_SECONDS)
+            self.consumer.unsubscribe()
+            self.consumer.subscribe(topics, listener=_Rebalance(name, self.consumer, self.replay))
+            self._unassigned_since = time.monotonic()
+
     def _rewind(self, polled) -> None:
         for tp, batch in polled.items():
             self.consumer.seek(tp, batch[0].offset)
@@ -160,9 +181,6 @@ class ConsumerRunner:
             if high is not None:
                 lags[(tp.topic, tp.partition)] = max(0, high - self.consumer.position(tp))
         return lags
-
-    def lag(self) -> int:
-        return sum(self._lag_by_partition().values())
 
     def _dead_letter(self, dead: list[DeadLetter]) -> None:
         if self.dlt_producer is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from django.conf import settings
@@ -27,11 +28,17 @@ def _redis():
         return _client
 
 
+_quiet_until = 0.0
+
+
 def notify(service_name: str) -> None:
+    global _quiet_until
+    if time.monotonic() < _quiet_until:
+        return  # Redis failed a moment ago: don't make every commit wait for a connect timeout
     try:
         _redis().publish(channel(service_name), b"1")
     except redis.RedisError:
-        pass  # the relay polls anyway
+        _quiet_until = time.monotonic() + 5  # the relay polls anyway
 
 
 def listen(service_name: str, flag: threading.Event, stopping: threading.Event) -> threading.Thread:

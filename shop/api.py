@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
@@ -34,6 +35,17 @@ api = NinjaAPI(
 )
 
 MAX_LINES = 50
+
+
+def _database_unavailable(request, exc):
+    """An outage, not a bug: 503 with a reason (ninja would otherwise answer 500 before any middleware)."""
+    response = api.create_response(request, {"detail": "a database is unavailable; retry shortly"}, status=503)
+    response["Retry-After"] = "5"
+    return response
+
+
+api.add_exception_handler(OperationalError, _database_unavailable)
+api.add_exception_handler(InterfaceError, _database_unavailable)
 
 
 # --------------------------------------------------------------------------- schemas

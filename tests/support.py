@@ -157,7 +157,7 @@ class Stack:
 
     def web(self, port: int, name: str = "web") -> subprocess.Popen:
         process = self.start(
-            name, [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+            name, [PYTHON, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
         )
         wait_for(lambda: not _free(port), 30, f"daphne on port {port}")
         return process

@@ -10,6 +10,7 @@ import secrets
 import time
 
 import pytest
+from django.db import connections
 
 from tests.support import PYTHON, free_port, wait_for
 
@@ -44,8 +45,6 @@ def _saga(stack, celery=True):
 
 
 def test_the_saga_end_to_end_on_postgresql(stack, pg):
-    from django.db import connections
-
     assert connections["shop"].vendor == "postgresql" and connections["inventory"].vendor == "postgresql"
     start = seed({"PG-A": 1000, "PG-SCARCE": 12})
     _saga(stack)
@@ -71,7 +70,7 @@ def test_postgresql_stopped_under_load_503_never_500_consumers_wait_nothing_dead
     stack.web(port)  # DJANGO_DEBUG=1, as under `make run`
     stack.start(  # and production settings (DJANGO_DEBUG=0)
         "web-prod",
-        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(prod_port), "config.asgi:application"],
+        [PYTHON, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(prod_port), "config.asgi:application"],
         {
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -115,8 +114,11 @@ def test_postgresql_stopped_under_load_503_never_500_consumers_wait_nothing_dead
         assert not [a for a, s in answers.items() if s >= 500 and s != 503], answers
         assert answers["GET /api/products"] == 503 and answers["POST /api/orders"] == 503, answers
         # the consumers meet the outage and wait (they retry the batch in hand, they do not dead-letter it)
-        wait_for(
-            lambda: sum("database unavailable" in stack.log(n) for n in ("shop", "inventory", "shipping")) >= 2,
+        wait_for(  # an outage of some seconds, long enough for the consumers to meet it and back off
+            lambda: (
+                sum("database unavailable" in stack.log(n) for n in ("shop", "inventory", "shipping")) >= 2
+                and time.monotonic() - outage_started > 5
+            ),
             60,
             "the consumers to notice the outage",
         )
@@ -124,8 +126,9 @@ def test_postgresql_stopped_under_load_503_never_500_consumers_wait_nothing_dead
     finally:
         outage = time.monotonic() - outage_started
         pg_server.start()
+        connections.close_all()  # this process's own connections died with the server
     wait_for(lambda: http("GET", f"{web}/readyz")[0] == 200, 60, "/readyz to say ready again")
-    orders = warm + load
+    orders = [*warm, token_order["id"], *load]
     wait_terminal(orders, 180, sweep=lambda: sweep(stack))
     result = settled(orders, start)
     print(f"PostgreSQL outage ({outage:.1f}s): {result}; dead letters {dead_letters_in_logs(stack)}")
