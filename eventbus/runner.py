@@ -32,12 +32,15 @@ class _Rebalance(ConsumerRebalanceListener):
         self.name = name
         self.consumer = consumer
         self.replay = replay
+        self.assigned: set = set()
 
     def on_partitions_revoked(self, revoked):
+        self.assigned -= set(revoked)
         if revoked:
             log.info("%s: partitions revoked: %s", self.name, _fmt(revoked))
 
     def on_partitions_assigned(self, assigned):
+        self.assigned |= set(assigned)
         log.info("%s: partitions assigned: %s", self.name, _fmt(assigned) or "none (more copies than partitions?)")
         if self.replay and assigned:
             log.info("%s: replaying assigned partitions from offset 0", self.name)
@@ -80,7 +83,8 @@ class ConsumerRunner:
         # A first join before the topics' metadata arrived can leave the member with no partitions
         # until the next rebalance; ask for every topic's partitions first.
         kafka_io.wait_for_partitions(self.consumer, topics, self.stopping)
-        self.consumer.subscribe(topics, listener=_Rebalance(name, self.consumer, self.replay))
+        self.listener = _Rebalance(name, self.consumer, self.replay)
+        self.consumer.subscribe(topics, listener=self.listener)
         log.info("%s: consuming %s as group %s", name, ", ".join(topics), self.service.group)
         self._unassigned_since = time.monotonic()
         try:
@@ -161,13 +165,14 @@ class ConsumerRunner:
         """kafka-python can leave a member without partitions after a join race (dpkp/kafka-python#3131).
         A member unassigned for a while subscribes again; an idle extra copy (more copies than
         partitions) pays one harmless rebalance per period for it."""
-        if self.consumer.assignment():
+        if self.listener.assigned:
             self._unassigned_since = time.monotonic()
             return
         if time.monotonic() - self._unassigned_since > self.REJOIN_AFTER_SECONDS:
             log.warning("%s: no partitions for %ss; subscribing again", name, self.REJOIN_AFTER_SECONDS)
             self.consumer.unsubscribe()
-            self.consumer.subscribe(topics, listener=_Rebalance(name, self.consumer, self.replay))
+            self.listener = _Rebalance(name, self.consumer, self.replay)
+            self.consumer.subscribe(topics, listener=self.listener)
             self._unassigned_since = time.monotonic()
 
     def _rewind(self, polled) -> None:

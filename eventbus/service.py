@@ -28,13 +28,15 @@ class Service:
     inbox: type | None  # None: the service is idempotent by itself (e.g. by topic/partition/offset)
     lease: type
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
-    group: str = ""
+    group_name: str = ""  # default conveyor.<name>
     on_idle: Callable[[], None] | None = None  # called between polls (e.g. to push frames, sample lag)
     on_batch: Callable[[], None] | None = None  # called after each batch's commit
     on_poison: Callable | None = None  # (record, poison): a reader of every topic records, never dead-letters
 
-    def __post_init__(self) -> None:
-        self.group = self.group or f"conveyor.{self.name}"
+    @property
+    def group(self) -> str:
+        """The consumer group; the topic prefix keeps runs that share a broker apart, groups included."""
+        return f"{settings.KAFKA_TOPIC_PREFIX}{self.group_name or 'conveyor.' + self.name}"
 
     def topics(self) -> list[str]:
         """The physical topics this service's consumer group reads."""

@@ -8,6 +8,7 @@ import pytest
 from django.db import connections
 
 from eventbus import schemas, strict_json
+from eventbus.service import service
 from eventbus.tests.kafka_helpers import (
     placed_data,
     read_topic,
@@ -159,7 +160,7 @@ def test_every_poison_kind_is_dead_lettered_with_its_reason_and_the_next_event_s
     }
     for kind, headers in by_kind.items():
         assert headers["dlt_reason"] == expected[kind], (kind, headers)
-        assert headers["dlt_group"] == "conveyor.inventory"
+        assert headers["dlt_group"] == service("inventory").group
         assert headers["dlt_topic"] == schemas.topic_name("shop.orders")
         assert headers["dlt_offset"].isdigit() and headers["dlt_error"]
     assert stack.processes["inventory"].poll() is None  # still running

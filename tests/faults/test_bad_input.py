@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from django.conf import settings
 
 from eventbus import schemas, strict_json
 from eventbus.tests.kafka_helpers import read_topic, send_raw
@@ -86,7 +87,7 @@ def test_poison_in_every_topic_is_dead_lettered_by_every_group_and_the_next_orde
         for record in records:
             headers = {k: v.decode(errors="replace") for k, v in record.headers}
             kind = record.key.decode()
-            got[(kind, headers["dlt_group"])] += 1
+            got[(kind, headers["dlt_group"].removeprefix(settings.KAFKA_TOPIC_PREFIX))] += 1
             assert headers["dlt_reason"] == KINDS[kind][1], (topic, kind, headers["dlt_reason"], headers["dlt_error"])
             assert headers["dlt_topic"] == schemas.topic_name(topic)
             assert headers["dlt_offset"].isdigit() and headers["dlt_error"]
