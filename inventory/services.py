@@ -78,18 +78,23 @@ def reserve_stock(order_id: str, lines: list[dict], caused_by: Envelope | None =
         return True
 
 
+def _settle(order_id: str, status: str) -> list[ReservationLine] | None:
+    """Move an active reservation to `status` and return its lines; None when none was active."""
+    updated = (
+        Reservation.objects.using(DB)
+        .filter(order_id=order_id, status=Reservation.Status.ACTIVE)
+        .update(status=status, updated_at=timezone.now())
+    )
+    return list(ReservationLine.objects.using(DB).filter(reservation_id=order_id)) if updated else None
+
+
 def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Envelope | None = None) -> bool:
     """Give an active reservation's units back (compensation). False when there is nothing to release."""
     with transaction.atomic(using=DB):
-        updated = (
-            Reservation.objects.using(DB)
-            .filter(order_id=order_id, status=Reservation.Status.ACTIVE)
-            .update(status=Reservation.Status.RELEASED, updated_at=timezone.now())
-        )
-        if not updated:
+        lines = _settle(order_id, Reservation.Status.RELEASED)
+        if lines is None:
             log.info("order %s has no active reservation to release", order_id)
             return False
-        lines = list(ReservationLine.objects.using(DB).filter(reservation_id=order_id))
         for line in lines:
             StockItem.objects.using(DB).filter(sku=line.sku).update(reserved=F("reserved") - line.quantity)
         publish(
@@ -103,15 +108,10 @@ def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Env
 def consume_reservation(order_id: str, caused_by: Envelope | None = None) -> bool:
     """The goods left the warehouse: the reserved units leave the stock."""
     with transaction.atomic(using=DB):
-        updated = (
-            Reservation.objects.using(DB)
-            .filter(order_id=order_id, status=Reservation.Status.ACTIVE)
-            .update(status=Reservation.Status.CONSUMED, updated_at=timezone.now())
-        )
-        if not updated:
+        lines = _settle(order_id, Reservation.Status.CONSUMED)
+        if lines is None:
             log.warning("dispatch of order %s found no active reservation; stock unchanged", order_id)
             return False
-        lines = list(ReservationLine.objects.using(DB).filter(reservation_id=order_id))
         for line in lines:
             StockItem.objects.using(DB).filter(sku=line.sku).update(
                 reserved=F("reserved") - line.quantity, on_hand=F("on_hand") - line.quantity
