@@ -50,6 +50,7 @@ from bench.common import (
 )
 
 ALIASES = ("default", "shop", "inventory", "shipping", "dashboard")
+# Consumer groups as named without the topic prefix (the event bus prefixes them like the topics).
 GROUPS = {s: f"conveyor.{s}" for s in ("shop", "inventory", "shipping", "dashboard")}
 BIG_STOCK = 1_000_000_000
 
@@ -340,7 +341,7 @@ class Bench:
                 argv = [PYTHON, "bench/inventory_hop.py", "inventory", "--no-inbox"] if no_inbox else None
                 self.procs.consumer("inventory", f"{name}-{k}", env, argv)
                 names.append(f"{name}-{k}")
-            self.wait_groups({GROUPS["inventory"]: copies}, watch=names)
+            self.wait_groups({prefix + GROUPS["inventory"]: copies}, watch=names)
             spy = (
                 self.py_spy({names[0]: self.procs.running[names[0]].pid}) if self.args.py_spy and name == "inv1" else []
             )
@@ -490,7 +491,7 @@ class Bench:
                 "threads",
             ],
         )
-        self.wait_groups(dict.fromkeys(GROUPS.values(), 1), watch=list(GROUPS))
+        self.wait_groups(dict.fromkeys((self.prefix + g for g in GROUPS.values()), 1), watch=list(GROUPS))
 
     def place(self, count: int, rate: float | None, offset: int) -> list:
         from shop.services import place_order

@@ -32,3 +32,11 @@ def test_metrics_in_prometheus_text_format(client):
     text = response.content.decode()
     assert 'conveyor_outbox_pending{app="shop"}' in text
     assert "django_http_requests" in text
+
+
+def test_celery_speaks_json_only():
+    from config.celery import app
+
+    assert app.conf.task_serializer == "json"
+    assert list(app.conf.accept_content) == ["json"]
+    assert app.conf.broker_url.startswith("redis://")
