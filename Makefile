@@ -40,6 +40,13 @@ test: venv jars
 
 # Breaking things for real: kill -9, crash points, a 3-node cluster losing leaders, PostgreSQL and Redis
 # outages, oversell, poison on every topic, schemathesis. Longer; .ci/run runs it after `make test`.
+# Full sizes of the issue (1000 orders under kill -9, 20 oversell rounds on each database); a caller's
+# FAULTS_* variables win, e.g. `FAULTS_KILL_ORDERS=200 make test-faults` for a quick run.
+FAULTS_KILL_ORDERS ?= 1000
+FAULTS_OVERSELL_ROUNDS ?= 20
+FAULTS_PG_OVERSELL_ROUNDS ?= 20
+export FAULTS_KILL_ORDERS FAULTS_OVERSELL_ROUNDS FAULTS_PG_OVERSELL_ROUNDS
+
 test-faults: venv jars
 	@bin/ensure-system test
 	$(BIN)/python -m pytest tests/faults
