@@ -135,9 +135,11 @@ def main() -> int:
         honcho = subprocess.Popen([PYTHON, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT, env=env)
         signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
         try:
-            return honcho.wait()
+            code = honcho.wait()
         except KeyboardInterrupt:
-            return honcho.wait()
+            code = honcho.wait()
+        # Ctrl-C or SIGTERM is how `make run` is meant to end: that is a clean stop, not a failure.
+        return 0 if code in (130, 143, -2, -15) else code
     except LaunchError as exc:
         step(f"error: {exc}")
         return 2
