@@ -40,3 +40,15 @@ def test_celery_speaks_json_only():
     assert app.conf.task_serializer == "json"
     assert list(app.conf.accept_content) == ["json"]
     assert app.conf.broker_url.startswith("redis://")
+
+
+def test_json_log_lines_carry_the_event_fields():
+    import json
+    import logging
+
+    from config.logging import JsonFormatter
+
+    record = logging.LogRecord("eventbus", logging.INFO, __file__, 1, "handled %s", ("x.v1",), None)
+    record.correlation_id = "order-1"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "handled x.v1" and line["correlation_id"] == "order-1" and line["level"] == "INFO"
