@@ -82,6 +82,8 @@ class Dispatcher:
         svc = self.service
         dedupe = svc.inbox is not None
         with transaction.atomic(using=svc.database):
+            if svc.batch_started:
+                svc.batch_started()
             seen = (
                 {
                     str(i)
@@ -115,6 +117,8 @@ class Dispatcher:
                     result.dead.append(DeadLetter(record, "handler-error", error))
             if applied:
                 svc.inbox.objects.using(svc.database).bulk_create(applied)
+            if svc.before_commit:
+                svc.before_commit()
         return result
 
     def _poison(self, record: Record, poison: Poison, result: BatchResult) -> None:

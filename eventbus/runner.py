@@ -136,9 +136,9 @@ class ConsumerRunner:
                 delay = min(delay * 2, 10)
         if os.environ.get("EVENTBUS_CRASH_AT") == "consumer-after-commit":  # fault-injection tests only
             os.kill(os.getpid(), signal.SIGKILL)
-        if result.dead:
-            self._dead_letter(result.dead)
-        self.consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
+        if result.dead and not self._dead_letter(result.dead):
+            return  # stopping while the broker is away: no commit, so the batch comes back on restart
+        self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
         if self.relay:
             self.relay.wake.set()
         if self.service.on_batch:
@@ -187,10 +187,11 @@ class ConsumerRunner:
                 lags[(tp.topic, tp.partition)] = max(0, high - self.consumer.position(tp))
         return lags
 
-    def _dead_letter(self, dead: list[DeadLetter]) -> None:
+    def _dead_letter(self, dead: list[DeadLetter]) -> bool:
+        """Send the dead letters; True once all are safe on the broker."""
         if self.dlt_producer is None:
             self.dlt_producer = kafka_io.make_producer(f"{self.service.name}-dlt")
-        futures = []
+        pending = []
         for letter in dead:
             record = letter.record
             if is_dead_letter_topic(record.topic):
@@ -207,9 +208,7 @@ class ConsumerRunner:
                 ("dlt_group", self.service.group.encode()),
                 ("dlt_time", datetime.now(UTC).isoformat().encode()),
             ]
-            futures.append(
-                self.dlt_producer.send(record.topic + ".dlt", key=record.key, value=record.value, headers=headers)
-            )
+            pending.append((record, headers))
             log.warning(
                 "%s: dead-lettered %s[%s]@%s to %s.dlt: %s (%s)",
                 self.service.name,
@@ -220,6 +219,33 @@ class ConsumerRunner:
                 letter.reason,
                 letter.error[:200],
             )
-        for future in futures:
-            future.get(timeout=30)  # the offset is committed only once the dead letter is safe
-        metrics.dead_letters.labels(self.service.group).inc(len(futures))
+        # The offsets are committed only once every dead letter is safe: while the broker is away, keep trying.
+        delay = 0.5
+        while pending:
+            futures = [
+                self.dlt_producer.send(r.topic + ".dlt", key=r.key, value=r.value, headers=h) for r, h in pending
+            ]
+            try:
+                for future in futures:
+                    future.get(timeout=30)
+                break
+            except kafka_io.BrokerUnavailable as exc:
+                log.warning("%s: dead-letter topic unreachable (%s); retrying in %.1fs", self.service.name, exc, delay)
+                if self.stopping.wait(delay):
+                    return False
+                delay = min(delay * 2, 10)
+        metrics.dead_letters.labels(self.service.group).inc(len(pending))
+        return True
+
+    def _commit(self, offsets) -> None:
+        """Commit the batch's offsets. If the broker is away or the group moved on, the batch will be
+        delivered again and the inbox will skip it: log it and go on, never crash."""
+        try:
+            self.consumer.commit(offsets)
+        except kafka_io.BrokerUnavailable as exc:
+            log.warning(
+                "%s: could not commit offsets (%s: %s); the batch will be redelivered and the inbox will skip it",
+                self.service.name,
+                type(exc).__name__,
+                exc,
+            )

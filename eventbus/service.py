@@ -32,6 +32,10 @@ class Service:
     on_idle: Callable[[], None] | None = None  # called between polls (e.g. to push frames, sample lag)
     on_batch: Callable[[], None] | None = None  # called after each batch's commit
     on_poison: Callable | None = None  # (record, poison): a reader of every topic records, never dead-letters
+    # Runs inside each batch's transaction just before it commits (e.g. to publish one coalesced event
+    # for many handled ones); `batch_started` runs when the batch's transaction opens.
+    batch_started: Callable[[], None] | None = None
+    before_commit: Callable[[], None] | None = None
 
     @property
     def group(self) -> str:

@@ -2,6 +2,7 @@ from eventbus.service import Service
 
 from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
+from .services import announce_batched_stock, begin_stock_batch
 
 SERVICE = Service(
     name="inventory",
@@ -10,4 +11,6 @@ SERVICE = Service(
     inbox=InboxMessage,
     lease=RelayLease,
     handlers=HANDLERS,
+    batch_started=begin_stock_batch,
+    before_commit=announce_batched_stock,
 )

@@ -4,6 +4,7 @@ the events it causes through the outbox."""
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from django.db import transaction
@@ -31,7 +32,31 @@ def _merge(lines: list[dict]) -> dict[str, int]:
     return dict(sorted(wanted.items()))  # a fixed order keeps two reservations from deadlocking
 
 
+_batch = threading.local()
+
+
+def begin_stock_batch() -> None:
+    """Inside a consumer batch, stock announcements wait for the batch's end (one per SKU, not per order)."""
+    _batch.touched = {}
+
+
+def announce_batched_stock() -> None:
+    """Publish one StockChanged per SKU the batch touched. Its figures are absolute, so one per SKU says
+    everything a reader needs, whatever happened in between (and whatever savepoints rolled back)."""
+    touched, _batch.touched = getattr(_batch, "touched", None), None
+    for sku, caused_by in sorted((touched or {}).items()):
+        _publish_stock([sku], caused_by)
+
+
 def _announce(skus, caused_by: Envelope | None) -> None:
+    touched = getattr(_batch, "touched", None)
+    if touched is None:
+        _publish_stock(skus, caused_by)
+    else:
+        touched.update(dict.fromkeys(skus, caused_by))
+
+
+def _publish_stock(skus, caused_by: Envelope | None) -> None:
     for item in StockItem.objects.using(DB).filter(sku__in=list(skus)):
         publish(StockChanged(item.sku, item.on_hand, item.reserved, item.available), caused_by=caused_by)
 
