@@ -253,3 +253,25 @@ def raw_payload(i: int) -> bytes:
         "note": "Please ring twice; the courier knows the way.",
     }
     return orjson.dumps(body)
+
+
+def order_placed_message(i: int):
+    """Order i as the shop would publish it: an OrderPlaced envelope built by the real encoder."""
+    import uuid
+
+    from eventbus import envelope
+    from shop.events import OrderPlaced
+
+    fields = order_fields(i)
+    order_id = str(uuid.uuid4())
+    data = OrderPlaced(
+        order_id=order_id,
+        email=fields["email"],
+        name=fields["name"],
+        address=fields["address"],
+        lines=[{**line, "unit_price": "12.50"} for line in fields["lines"]],
+        total="37.50",
+    ).to_data()
+    return envelope.encode(
+        event_type=OrderPlaced.TYPE, source_app="shop", subject=order_id, data=data, correlation_id=order_id
+    )

@@ -42,26 +42,12 @@ def setup(template: Path) -> Path:
 
 
 def records(count: int):
-    from bench.common import order_fields
-    from eventbus import envelope
+    from bench.common import order_placed_message
     from eventbus.dispatch import Record
-    from shop.events import OrderPlaced
 
     out = []
     for i in range(count):
-        f = order_fields(i)
-        order_id = str(uuid.uuid4())
-        data = OrderPlaced(
-            order_id=order_id,
-            email=f["email"],
-            name=f["name"],
-            address=f["address"],
-            lines=[{**line, "unit_price": "12.50"} for line in f["lines"]],
-            total="37.50",
-        ).to_data()
-        m = envelope.encode(
-            event_type=OrderPlaced.TYPE, source_app="shop", subject=order_id, data=data, correlation_id=order_id
-        )
+        m = order_placed_message(i)
         headers = [(k, v.encode()) for k, v in m.headers.items()]
         out.append(Record("shop.orders", i % 6, i, m.key, m.value, headers, 0))
     return out

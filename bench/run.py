@@ -44,6 +44,7 @@ from bench.common import (
     free_port,
     machine,
     order_fields,
+    order_placed_message,
     port_open,
     say,
     wait_until,
@@ -214,25 +215,9 @@ class Bench:
 
     def order_messages(self, count: int, duplicates: float = 0.1) -> tuple[list, int]:
         """Enveloped OrderPlaced events (the real encoder); every tenth record is a redelivery."""
-        from eventbus import envelope
-        from shop.events import OrderPlaced
-
         messages = []
         for i in range(count):
-            fields = order_fields(i)
-            order_id = str(uuid.uuid4())
-            data = OrderPlaced(
-                order_id=order_id,
-                email=fields["email"],
-                name=fields["name"],
-                address=fields["address"],
-                lines=[{**line, "unit_price": "12.50"} for line in fields["lines"]],
-                total="37.50",
-            ).to_data()
-            message = envelope.encode(
-                event_type=OrderPlaced.TYPE, source_app="shop", subject=order_id, data=data, correlation_id=order_id
-            )
-            messages.append(message)
+            messages.append(order_placed_message(i))
             if duplicates and i % int(1 / duplicates) == int(1 / duplicates) - 1:
                 messages.append(messages[-5])
         units = sum(line["quantity"] for i in range(count) for line in order_fields(i)["lines"])
