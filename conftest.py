@@ -80,7 +80,7 @@ def database_url(alias: str) -> str:
     from django.db import connections
 
     conf = connections[alias].settings_dict
-    if conf["ENGINE"].endswith("sqlite3"):
+    if connections[alias].vendor == "sqlite":
         return f"sqlite:///{conf['NAME']}"
     host, port = conf["HOST"] or "127.0.0.1", conf["PORT"] or 5432
     return f"postgres://{conf['USER']}:{conf['PASSWORD']}@{host}:{port}/{conf['NAME']}"
