@@ -50,9 +50,10 @@ class Relay:
         expires = now + timedelta(seconds=LEASE_SECONDS)
         leases = svc.lease.objects.using(svc.database)
         # A conditional UPDATE is atomic on SQLite and PostgreSQL alike: of two relays, one wins.
-        won = leases.filter(Q(owner=self.owner) | Q(expires_at__lte=now), name="relay").update(
-            owner=self.owner, expires_at=expires
-        )
+        with transaction.atomic(using=svc.database):
+            won = leases.filter(Q(owner=self.owner) | Q(expires_at__lte=now), name="relay").update(
+                owner=self.owner, expires_at=expires
+            )
         if not won:
             try:
                 with transaction.atomic(using=svc.database):
@@ -106,7 +107,9 @@ class Relay:
         if os.environ.get("EVENTBUS_CRASH_AT") == "relay-after-send":  # fault-injection tests only
             os.kill(os.getpid(), signal.SIGKILL)
         if acked:
-            svc.outbox.objects.using(svc.database).filter(position__in=acked).update(sent_at=timezone.now())
+            # In a transaction so that, on SQLite, it queues behind the consumer's batch (config/sqlite).
+            with transaction.atomic(using=svc.database):
+                svc.outbox.objects.using(svc.database).filter(position__in=acked).update(sent_at=timezone.now())
         self.sent_total += len(acked)
         return len(acked)
 

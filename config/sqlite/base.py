@@ -1,30 +1,80 @@
-"""SQLite, with the threads of one process queueing for the write lock instead of polling for it.
+"""SQLite, with writers queueing for the write lock instead of sleeping on it.
 
 SQLite lets one writer in at a time. A `BEGIN IMMEDIATE` that finds the file locked waits in SQLite's busy
-handler, which sleeps in growing steps (up to 100 ms) and re-tries: under daphne, where every request runs
-in a thread of its own, sixteen concurrent `POST /api/orders` turned 5 ms of work into p95 latencies of
-0.5 s. A lock per database file, taken before `BEGIN` and dropped at `COMMIT`/`ROLLBACK`/close, hands the
-write lock from thread to thread at once. Other processes still meet SQLite's own busy handler.
+handler, which sleeps in growing steps of up to 100 ms between tries: under daphne, where every request
+runs in a thread of its own, sixteen concurrent `POST /api/orders` turned 5 ms of work into p95 latencies
+of 0.5 s, and a consumer's relay thread slept behind its own consumer's batch.
+
+So a transaction first takes a lock per database file: a `threading.Lock` among the threads of a process,
+then an advisory `flock` on `<database>-writelock` among processes (tried every 0.5-4 ms, since `flock`
+has no timeout). Both are dropped at `COMMIT`/`ROLLBACK`/close, so the next writer goes in at once. The
+database stays the authority: a writer that bypasses the queue (autocommit statements, another program)
+still meets SQLite's own lock and busy handler.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
-_locks: dict[str, threading.Lock] = {}
+
+class _WriteLock:
+    """One per database file and process; held by one connection at a time."""
+
+    def __init__(self, name: str):
+        self.thread_lock = threading.Lock()
+        self.fd = os.open(f"{name}-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self.thread_lock.acquire(timeout=timeout):
+            return False
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.thread_lock.release()
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.004)
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.thread_lock.release()
+
+
+_locks: dict[str, _WriteLock] = {}
 _locks_guard = threading.Lock()
 
 
-def _write_lock(name: str) -> threading.Lock:
+def _forget_locks() -> None:
+    # A forked child (a Celery prefork worker) shares its parent's lock files' open descriptions, under
+    # which flock cannot tell the two apart: it opens its own.
+    global _locks_guard
+    _locks.clear()
+    _locks_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_locks)
+
+
+def _write_lock(name: str) -> _WriteLock:
     with _locks_guard:
-        return _locks.setdefault(name, threading.Lock())
+        if name not in _locks:
+            _locks[name] = _WriteLock(name)
+        return _locks[name]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    _held: threading.Lock | None = None
+    _held: _WriteLock | None = None
 
     def _start_transaction_under_autocommit(self):
         if self.is_in_memory_db():
@@ -33,8 +83,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         timeout = float(self.settings_dict["OPTIONS"].get("timeout", 5))
         if not lock.acquire(timeout=timeout):
             raise OperationalError(
-                f"database is locked: another thread of this process held {self.alias!r}'s write lock for "
-                f"{timeout:.0f}s (a long transaction?)"
+                f"database is locked: another writer held {self.alias!r} for {timeout:.0f}s "
+                "(a long transaction? raise SQLITE_BUSY_TIMEOUT or look for a stuck process)"
             )
         self._held = lock
         try:
