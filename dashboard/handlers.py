@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from eventbus import strict_json
@@ -27,6 +27,7 @@ from .stages import should_move, stage_for
 log = logging.getLogger("dashboard")
 DB = "dashboard"
 POISON_TYPE = "(undecodable)"
+CARD_FIELDS = ["stage", "stage_since", "placed_at", "total", "items", "events", "last_seq", "updated_at"]
 
 
 def pretty(data) -> str:
@@ -40,36 +41,85 @@ def order_id_of(event: Envelope) -> str:
     return str(order_id) if order_id else (event.correlation_id or "")
 
 
-def record_event(event: Envelope) -> None:
-    dead = is_dead_letter_topic(event.topic or "")
-    entry, created = EventLog.objects.using(DB).get_or_create(
-        topic=event.topic or "",
-        partition=event.partition if event.partition is not None else -1,
-        offset=event.offset if event.offset is not None else -1,
-        defaults=dict(
-            kind=EventLog.Kind.DEAD_LETTER if dead else EventLog.Kind.EVENT,
-            event_id=event.id,
-            event_type=event.type,
-            source=event.source,
-            subject=event.subject or "",
-            order_id=order_id_of(event),
-            correlation_id=event.correlation_id or "",
-            causation_id=event.causation_id or "",
-            time=event.time,
-            headers=dict(event.headers),
-            payload=pretty(event.data),
-        ),
+def _position(event: Envelope) -> tuple[str, int, int]:
+    return (
+        event.topic or "",
+        event.partition if event.partition is not None else -1,
+        event.offset if event.offset is not None else -1,
     )
-    if not created:
+
+
+def _entry(event: Envelope) -> EventLog:
+    topic, partition, offset = _position(event)
+    return EventLog(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        kind=EventLog.Kind.DEAD_LETTER if is_dead_letter_topic(topic) else EventLog.Kind.EVENT,
+        event_id=event.id,
+        event_type=event.type,
+        source=event.source,
+        subject=event.subject or "",
+        order_id=order_id_of(event),
+        correlation_id=event.correlation_id or "",
+        causation_id=event.causation_id or "",
+        time=event.time,
+        headers=dict(event.headers),
+        payload=pretty(event.data),
+    )
+
+
+def record_event(event: Envelope) -> None:
+    """One event into the read model (the batch path's fallback, and the reference for what it does)."""
+    topic, partition, offset = _position(event)
+    if EventLog.objects.using(DB).filter(topic=topic, partition=partition, offset=offset).exists():
         return  # a redelivered record: already in the read model
+    entry = _entry(event)
+    entry.save(using=DB, force_insert=True)
+    dead = entry.kind == EventLog.Kind.DEAD_LETTER
     _count(event.type, entry, dead)
     if dead:
-        # the value on the wire is the JSON data as the bus's writer produced it (the key is the subject)
-        key = event.subject.encode() if event.subject else None
-        _record_dead_letter(entry, event.headers, key=key, value=strict_json.dumps(event.data))
+        _dead_letter_of(entry, event)
     else:
         _move_card(entry, event)
     transaction.on_commit(lambda: live.feed.note(entry), using=DB)
+
+
+def record_events(events: list[Envelope]) -> None:
+    """The batch handler: what `record_event` does for each event, in a handful of statements."""
+    by_partition: dict[tuple[str, int], list[int]] = {}
+    for event in events:
+        topic, partition, offset = _position(event)
+        by_partition.setdefault((topic, partition), []).append(offset)
+    where = Q()
+    for (topic, partition), offsets in by_partition.items():
+        where |= Q(topic=topic, partition=partition, offset__in=offsets)
+    known = set(EventLog.objects.using(DB).filter(where).values_list("topic", "partition", "offset"))
+    fresh = []
+    for event in events:
+        if _position(event) not in known:
+            known.add(_position(event))  # the same record twice in one batch counts once
+            fresh.append(event)
+    if not fresh:
+        return
+    entries = EventLog.objects.using(DB).bulk_create([_entry(e) for e in fresh])
+    counts: dict[tuple[str, bool], list[EventLog]] = {}
+    for entry in entries:
+        counts.setdefault((entry.event_type, entry.kind == EventLog.Kind.DEAD_LETTER), []).append(entry)
+    for (event_type, dead), counted in counts.items():
+        _count(event_type, counted[-1], dead, by=len(counted))
+    pairs = list(zip(entries, fresh, strict=True))
+    for entry, event in pairs:
+        if entry.kind == EventLog.Kind.DEAD_LETTER:
+            _dead_letter_of(entry, event)
+    _move_cards([(entry, event) for entry, event in pairs if entry.kind != EventLog.Kind.DEAD_LETTER])
+    transaction.on_commit(lambda: [live.feed.note(entry) for entry in entries], using=DB)
+
+
+def _dead_letter_of(entry: EventLog, event: Envelope) -> None:
+    # the value on the wire is the JSON data as the bus's writer produced it (the key is the subject)
+    key = event.subject.encode() if event.subject else None
+    _record_dead_letter(entry, event.headers, key=key, value=strict_json.dumps(event.data))
 
 
 def record_poison(record: Record, poison: Poison) -> None:
@@ -141,37 +191,53 @@ def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes 
     )
 
 
-def _count(event_type: str, entry: EventLog, dead: bool) -> None:
+def _count(event_type: str, entry: EventLog, dead: bool, by: int = 1) -> None:
     field = "dead_letters" if dead else "count"
     updated = (
         TypeCounter.objects.using(DB)
         .filter(event_type=event_type)
-        .update(**{field: F(field) + 1, "last_seen": entry.received_at})
+        .update(**{field: F(field) + by, "last_seen": entry.received_at})
     )
     if not updated:
-        TypeCounter.objects.using(DB).create(event_type=event_type, last_seen=entry.received_at, **{field: 1})
+        TypeCounter.objects.using(DB).create(event_type=event_type, last_seen=entry.received_at, **{field: by})
 
 
 def _move_card(entry: EventLog, event: Envelope) -> None:
-    order_id = order_id_of(event)
-    target = stage_for(event.type)
-    if not order_id:
+    _move_cards([(entry, event)])
+
+
+def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
+    """Each order event moves its order's card (creating it at the first stage event); one read, two writes."""
+    wanted = {order_id_of(event) for _, event in moves} - {""}
+    if not wanted:
         return
-    card = OrderCard.objects.using(DB).select_for_update().filter(order_id=order_id).first()
-    if card is None and target is None:
-        return  # not an order event (e.g. a stock level), or an order event before the order is known: tail only
-    placed = event.data if target == "placed" else None
-    if card is None:
-        card = OrderCard(order_id=order_id, stage=target, stage_since=event.time, events=0, last_seq=entry.seq)
-    elif target is not None and should_move(card.stage, target):
-        card.stage, card.stage_since = target, event.time
-    if placed:
-        card.placed_at = event.time
-        card.total = str(placed.get("total", ""))[:32]
-        card.items = sum(int(line.get("quantity", 0)) for line in placed.get("lines", []) if isinstance(line, dict))
-    card.events += 1
-    card.last_seq = max(card.last_seq, entry.seq)
-    card.save(using=DB)
+    cards = {c.order_id: c for c in OrderCard.objects.using(DB).select_for_update().filter(order_id__in=wanted)}
+    existing, created = set(cards), {}
+    for entry, event in moves:
+        order_id, target = order_id_of(event), stage_for(event.type)
+        card = cards.get(order_id)
+        if not order_id or (card is None and target is None):
+            continue  # not an order event (e.g. a stock level), or an order event before the order is known
+        if card is None:
+            card = cards[order_id] = created[order_id] = OrderCard(
+                order_id=order_id, stage=target, stage_since=event.time, events=0, last_seq=entry.seq
+            )
+        elif target is not None and should_move(card.stage, target):
+            card.stage, card.stage_since = target, event.time
+        if target == "placed":
+            placed = event.data
+            card.placed_at = event.time
+            card.total = str(placed.get("total", ""))[:32]
+            card.items = sum(int(line.get("quantity", 0)) for line in placed.get("lines", []) if isinstance(line, dict))
+        card.events += 1
+        card.last_seq = max(card.last_seq, entry.seq)
+    if created:
+        OrderCard.objects.using(DB).bulk_create(created.values())
+    if existing:
+        now = timezone.now()  # bulk_update leaves auto_now fields alone
+        for order_id in existing:
+            cards[order_id].updated_at = now
+        OrderCard.objects.using(DB).bulk_update([cards[o] for o in existing], CARD_FIELDS)
 
 
 def _text(raw: bytes) -> str:
@@ -195,3 +261,4 @@ def _record_time(record: Record) -> datetime:
 
 
 HANDLERS = {"*": [record_event]}
+BATCH_HANDLERS = {"*": record_events}

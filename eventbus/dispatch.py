@@ -50,6 +50,13 @@ class BatchResult:
     handler_seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Batch:
+    seen: set[str]  # event ids applied before or earlier in this batch
+    result: BatchResult
+    inbox_rows: list = field(default_factory=list)
+
+
 def is_dead_letter_topic(topic: str) -> bool:
     return topic.endswith(".dlt")
 
@@ -80,46 +87,106 @@ class Dispatcher:
         decoded = [(record, self.decode(record)) for record in records]
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
-        dedupe = svc.inbox is not None
         with transaction.atomic(using=svc.database):
             if svc.batch_started:
                 svc.batch_started()
-            seen = (
-                {
-                    str(i)
-                    for i in svc.inbox.objects.using(svc.database)
-                    .filter(group=svc.group, event_id__in=ids)
-                    .values_list("event_id", flat=True)
-                }
-                if dedupe
-                else set()
+            batch = _Batch(
+                seen=(
+                    {
+                        str(i)
+                        for i in svc.inbox.objects.using(svc.database)
+                        .filter(group=svc.group, event_id__in=ids)
+                        .values_list("event_id", flat=True)
+                    }
+                    if svc.inbox is not None
+                    else set()
+                ),
+                result=result,
             )
-            applied = []
+            run: list[tuple[Record, Envelope]] = []  # consecutive events for one batch handler
+            run_handler = None
             for record, item in decoded:
                 if isinstance(item, Poison):
+                    self._apply_run(run_handler, run, batch)
+                    run = []
                     self._poison(record, item, result)
                     continue
-                if item.id in seen:
+                if item.id in batch.seen:
                     result.duplicates += 1
                     continue
-                handlers = svc.handlers_for(item.type)
-                if not handlers:
+                if svc.inbox is not None:
+                    batch.seen.add(item.id)  # a second copy later in this batch is a duplicate
+                if not svc.handlers_for(item.type):
                     result.ignored += 1
                     continue
-                error = self._apply(item, handlers, result)
-                if error is None:
-                    if dedupe:
-                        seen.add(item.id)
-                        applied.append(svc.inbox(event_id=item.id, group=svc.group, event_type=item.type))
-                    result.handled += 1
-                    result.by_type[item.type] = result.by_type.get(item.type, 0) + 1
-                elif not is_dead_letter_topic(record.topic):
-                    result.dead.append(DeadLetter(record, "handler-error", error))
-            if applied:
-                svc.inbox.objects.using(svc.database).bulk_create(applied)
+                handler = svc.batch_handler_for(item.type)
+                if handler is None or handler is not run_handler:
+                    self._apply_run(run_handler, run, batch)
+                    run, run_handler = [], handler
+                if handler is not None:
+                    run.append((record, item))
+                else:
+                    self._apply_one(record, item, batch)
+            self._apply_run(run_handler, run, batch)
+            if batch.inbox_rows:
+                svc.inbox.objects.using(svc.database).bulk_create(batch.inbox_rows)
             if svc.before_commit:
                 svc.before_commit()
         return result
+
+    def _apply_run(self, handler, run: list[tuple[Record, Envelope]], batch: _Batch) -> None:
+        """Apply a run of events with their batch handler in one savepoint; one by one if it fails."""
+        if not run:
+            return
+        events = [item for _, item in run]
+        started = time.perf_counter()
+        try:
+            with transaction.atomic(using=self.service.database):
+                handler(events)
+        except TRANSIENT_ERRORS:
+            raise
+        except DatabaseError as exc:
+            if not isinstance(exc, IntegrityError):
+                raise
+            error = f"IntegrityError: {exc}"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            each = (time.perf_counter() - started) / len(events)
+            for item in events:
+                self._succeeded(item, each, batch)
+            return
+        log.warning("batch handler failed for %s events (%s); applying them one by one", len(events), error)
+        for record, item in run:
+            self._apply_one(record, item, batch)
+
+    def _apply_one(self, record: Record, item: Envelope, batch: _Batch) -> None:
+        error = self._apply(item, self.service.handlers_for(item.type), batch)
+        if error is not None and not is_dead_letter_topic(record.topic):
+            batch.result.dead.append(DeadLetter(record, "handler-error", error))
+
+    def _succeeded(self, event: Envelope, elapsed: float, batch: _Batch) -> None:
+        svc, result = self.service, batch.result
+        if svc.inbox is not None:
+            batch.inbox_rows.append(svc.inbox(event_id=event.id, group=svc.group, event_type=event.type))
+        result.handled += 1
+        result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
+        result.handler_seconds[event.type] = result.handler_seconds.get(event.type, 0.0) + elapsed
+        log.info(
+            "handled %s subject=%s correlation=%s event=%s in %.1f ms",
+            event.type,
+            event.subject,
+            event.correlation_id,
+            event.id,
+            elapsed * 1000,
+            extra={
+                "event_type": event.type,
+                "event_id": event.id,
+                "subject": event.subject,
+                "correlation_id": event.correlation_id,
+                "group": svc.group,
+            },
+        )
 
     def _poison(self, record: Record, poison: Poison, result: BatchResult) -> None:
         if self.service.on_poison is not None:
@@ -131,7 +198,7 @@ class Dispatcher:
         log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, poison)
         result.dead.append(DeadLetter(record, poison.reason, poison.detail))
 
-    def _apply(self, event: Envelope, handlers, result: BatchResult) -> str | None:
+    def _apply(self, event: Envelope, handlers, batch: _Batch) -> str | None:
         """Run the handlers in a savepoint, retrying a domain error; return the last error or None."""
         error = None
         for attempt in range(1, self.max_attempts + 1):
@@ -149,23 +216,7 @@ class Dispatcher:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
             else:
-                elapsed = time.perf_counter() - started
-                result.handler_seconds[event.type] = result.handler_seconds.get(event.type, 0.0) + elapsed
-                log.info(
-                    "handled %s subject=%s correlation=%s event=%s in %.1f ms",
-                    event.type,
-                    event.subject,
-                    event.correlation_id,
-                    event.id,
-                    elapsed * 1000,
-                    extra={
-                        "event_type": event.type,
-                        "event_id": event.id,
-                        "subject": event.subject,
-                        "correlation_id": event.correlation_id,
-                        "group": self.service.group,
-                    },
-                )
+                self._succeeded(event, time.perf_counter() - started, batch)
                 return None
             log.warning(
                 "handler failed for %s %s (attempt %s/%s): %s", event.type, event.id, attempt, self.max_attempts, error

@@ -17,6 +17,7 @@ from . import schemas
 from .envelope import Envelope
 
 Handler = Callable[[Envelope], None]
+BatchHandler = Callable[[list[Envelope]], None]
 ALL_EVENTS = "*"  # a handler key that receives every event, dead letters included (the dashboard)
 
 
@@ -28,6 +29,10 @@ class Service:
     inbox: type | None  # None: the service is idempotent by itself (e.g. by topic/partition/offset)
     lease: type
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
+    # Optional set-based versions of some handlers, keyed like `handlers`: called once for a run of
+    # consecutive new events of that type, in one savepoint. If one raises, the dispatcher rolls it back
+    # and applies those events one by one through `handlers`, so dead-lettering stays per event.
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     group_name: str = ""  # default conveyor.<name>
     on_idle: Callable[[], None] | None = None  # called between polls (e.g. to push frames, sample lag)
     on_batch: Callable[[], None] | None = None  # called after each batch's commit
@@ -51,6 +56,9 @@ class Service:
 
     def handlers_for(self, event_type: str) -> list[Handler]:
         return self.handlers.get(event_type, []) + self.handlers.get(ALL_EVENTS, [])
+
+    def batch_handler_for(self, event_type: str) -> BatchHandler | None:
+        return self.batch_handlers.get(event_type) or self.batch_handlers.get(ALL_EVENTS)
 
 
 @cache

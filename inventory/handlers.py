@@ -9,6 +9,10 @@ def reserve_for_order(event: Envelope) -> None:
     services.reserve_stock(event.data["order_id"], event.data["lines"], caused_by=event)
 
 
+def reserve_for_orders(events: list[Envelope]) -> None:
+    services.reserve_stock_for_orders([(e.data["order_id"], e.data["lines"], e) for e in events])
+
+
 def release_for_cancelled_order(event: Envelope) -> None:
     services.release_reservation(event.data["order_id"], reason="cancelled", caused_by=event)
 
@@ -22,3 +26,4 @@ HANDLERS = {
     "conveyor.shop.order.cancelled.v1": [release_for_cancelled_order],
     "conveyor.shipping.shipment.dispatched.v1": [consume_for_dispatched_shipment],
 }
+BATCH_HANDLERS = {"conveyor.shop.order.placed.v1": reserve_for_orders}

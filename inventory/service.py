@@ -1,6 +1,6 @@
 from eventbus.service import Service
 
-from .handlers import HANDLERS
+from .handlers import BATCH_HANDLERS, HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 from .services import announce_batched_stock, begin_stock_batch
 
@@ -11,6 +11,7 @@ SERVICE = Service(
     inbox=InboxMessage,
     lease=RelayLease,
     handlers=HANDLERS,
+    batch_handlers=BATCH_HANDLERS,
     batch_started=begin_stock_batch,
     before_commit=announce_batched_stock,
 )

@@ -21,10 +21,6 @@ DB = "inventory"
 log = logging.getLogger("inventory")
 
 
-class _Rejected(Exception):
-    """Rolls back the lines reserved so far: all or nothing."""
-
-
 def _merge(lines: list[dict]) -> dict[str, int]:
     wanted: dict[str, int] = {}
     for line in lines:
@@ -63,44 +59,75 @@ def _publish_stock(skus, caused_by: Envelope | None) -> None:
 
 def reserve_stock(order_id: str, lines: list[dict], caused_by: Envelope | None = None) -> bool:
     """Reserve every line or none. Returns True when reserved; publishes StockReserved or StockRejected."""
+    return reserve_stock_for_orders([(order_id, lines, caused_by)])[0]
+
+
+def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | None]]) -> list[bool]:
+    """`reserve_stock` for many orders, in their order, with a few statements for all of them.
+
+    The stock rows are read under lock (the whole database on SQLite, the rows on PostgreSQL), each order
+    is decided in memory against what the orders before it took, and each SKU is written once. The
+    conditional UPDATE and the CHECK constraint still refuse an oversell if anything else went wrong.
+    """
     with transaction.atomic(using=DB):
-        if Reservation.objects.using(DB).filter(order_id=order_id).exists():
-            log.info("order %s already has a reservation; nothing to do", order_id)
-            return True
-        wanted = _merge(lines)
-        try:
-            with transaction.atomic(using=DB):
-                for sku, quantity in wanted.items():
-                    # Conditional UPDATE: the check and the write are one statement, so concurrent
-                    # consumers can never both take the last unit.
-                    taken = (
-                        StockItem.objects.using(DB)
-                        .filter(sku=sku, on_hand__gte=F("reserved") + quantity)
-                        .update(reserved=F("reserved") + quantity)
-                    )
-                    if not taken:
-                        raise _Rejected
-        except _Rejected:
-            stock = {s.sku: s for s in StockItem.objects.using(DB).filter(sku__in=list(wanted))}
-            reasons = [
-                {
-                    "sku": sku,
-                    "requested": quantity,
-                    "available": stock[sku].available if sku in stock else 0,
-                    "reason": "insufficient-stock" if sku in stock else "unknown-sku",
-                }
-                for sku, quantity in wanted.items()
-                if sku not in stock or stock[sku].available < quantity
-            ]
-            publish(StockRejected(order_id, reasons), caused_by=caused_by)
-            return False
-        reservation = Reservation.objects.using(DB).create(order_id=order_id)
+        ids = [str(order_id) for order_id, _, _ in requests]
+        done = {
+            str(i) for i in Reservation.objects.using(DB).filter(order_id__in=ids).values_list("order_id", flat=True)
+        }
+        wanted = [_merge(lines) for _, lines, _ in requests]
+        skus = sorted({sku for w in wanted for sku in w})
+        stock = {
+            item.sku: item
+            for item in StockItem.objects.using(DB).select_for_update().filter(sku__in=skus).order_by("sku")
+        }
+        taken: dict[str, int] = {}
+        reservations, outcomes = [], []
+        for (order_id, _, caused_by), want in zip(requests, wanted, strict=True):
+            if str(order_id) in done:
+                log.info("order %s already has a reservation; nothing to do", order_id)
+                outcomes.append(True)
+                continue
+            done.add(str(order_id))
+            free = {sku: stock[sku].available - taken.get(sku, 0) for sku in want if sku in stock}
+            short = [sku for sku, quantity in want.items() if free.get(sku, 0) < quantity]
+            if short:
+                reasons = [
+                    {
+                        "sku": sku,
+                        "requested": want[sku],
+                        "available": free.get(sku, 0),
+                        "reason": "insufficient-stock" if sku in stock else "unknown-sku",
+                    }
+                    for sku in short
+                ]
+                publish(StockRejected(str(order_id), reasons), caused_by=caused_by)
+                outcomes.append(False)
+                continue
+            for sku, quantity in want.items():
+                taken[sku] = taken.get(sku, 0) + quantity
+            reservations.append((order_id, want))
+            publish(
+                StockReserved(str(order_id), [{"sku": s, "quantity": q} for s, q in want.items()]), caused_by=caused_by
+            )
+            _announce(want, caused_by)
+            outcomes.append(True)
+        for sku, quantity in sorted(taken.items()):
+            # Conditional: should the rows have changed under us, this refuses rather than oversells.
+            if not (
+                StockItem.objects.using(DB)
+                .filter(sku=sku, on_hand__gte=F("reserved") + quantity)
+                .update(reserved=F("reserved") + quantity)
+            ):
+                raise RuntimeError(f"stock of {sku} changed while reserving; the batch is retried order by order")
+        Reservation.objects.using(DB).bulk_create([Reservation(order_id=order_id) for order_id, _ in reservations])
         ReservationLine.objects.using(DB).bulk_create(
-            [ReservationLine(reservation=reservation, sku=sku, quantity=q) for sku, q in wanted.items()]
+            [
+                ReservationLine(reservation_id=order_id, sku=sku, quantity=quantity)
+                for order_id, want in reservations
+                for sku, quantity in want.items()
+            ]
         )
-        publish(StockReserved(order_id, [{"sku": s, "quantity": q} for s, q in wanted.items()]), caused_by=caused_by)
-        _announce(wanted, caused_by)
-        return True
+        return outcomes
 
 
 def _settle(order_id: str, status: str) -> list[ReservationLine] | None:

@@ -139,3 +139,28 @@ def test_journey_lists_every_event_of_one_order_with_causation():
     ]
     assert journey["events"][1]["cause"] == placed.id == journey["events"][0]["id"]
     assert journey["order"]["stage"] == "reserved"
+
+
+def _read_model() -> tuple:
+    cards = sorted(
+        (c.order_id, c.stage, c.stage_since, c.placed_at, c.total, c.items, c.events)
+        for c in OrderCard.objects.using("dashboard").all()
+    )
+    counters = sorted(TypeCounter.objects.using("dashboard").values_list("event_type", "count", "dead_letters"))
+    log = list(EventLog.objects.using("dashboard").order_by("seq").values_list("topic", "offset", "event_type"))
+    return cards, counters, log
+
+
+def test_the_batch_handler_builds_the_same_read_model_as_one_event_at_a_time():
+    orders = [new_order_id() for _ in range(3)]
+    stages = ["packed", "placed", "reserved", "rejected", "placed", "delivered", "dispatched", "cancelled"]
+    records = [record(stage, orders[i % 3], seconds=i) for i, stage in enumerate(stages)]
+    records.append(records[2])  # a redelivered record inside the batch
+    handle(*records)
+    batched = _read_model()
+    for model in (EventLog, OrderCard, TypeCounter):
+        model.objects.using("dashboard").all().delete()
+    for one in records:
+        handlers.record_event(Dispatcher(service("dashboard")).decode(one))
+    assert _read_model() == batched
+    assert len(batched[2]) == len(stages)

@@ -1,0 +1,98 @@
+"""The dispatcher's batch handlers: one call per run of new events, the same per-event guarantees when
+one fails (only the bad event is dead-lettered), order kept around events without a batch handler."""
+
+import uuid
+
+import pytest
+
+from eventbus import envelope, schemas
+from eventbus.dispatch import Dispatcher, Record
+from eventbus.service import Service
+from inventory.models import InboxMessage, OutboxMessage, RelayLease
+
+pytestmark = pytest.mark.django_db(databases=["default", "inventory"])
+CHANGED = "conveyor.inventory.stock.changed.v1"
+RELEASED = "conveyor.inventory.stock.released.v1"
+
+
+def record(offset: int, event_type: str = CHANGED, sku: str = "MUG", event_id: str | None = None) -> Record:
+    if event_type == CHANGED:
+        data, subject = {"sku": sku, "on_hand": 5, "reserved": 0, "available": 5}, sku
+    else:
+        subject = str(uuid.uuid4())
+        data = {"order_id": subject, "lines": [{"sku": sku, "quantity": 1}], "reason": "cancelled"}
+    message = envelope.encode(
+        event_type=event_type, source_app="inventory", subject=subject, data=data, event_id=event_id
+    )
+    headers = [(k, v.encode()) for k, v in message.headers.items()]
+    return Record(schemas.topic_name(message.topic), 0, offset, message.key, message.value, headers)
+
+
+class Calls:
+    def __init__(self, fail_on: str | None = None):
+        self.log: list[tuple[str, list[str]]] = []
+        self.fail_on = fail_on
+
+    def one(self, event):
+        if event.subject == self.fail_on:
+            raise ValueError(f"cannot take {event.subject}")
+        self.log.append(("one", [event.subject]))
+
+    def batch(self, events):
+        if any(e.subject == self.fail_on for e in events):
+            raise ValueError("one of them is bad")
+        self.log.append(("batch", [e.subject for e in events]))
+
+
+def service(calls: Calls) -> Service:
+    return Service(
+        name="inventory",
+        database="inventory",
+        outbox=OutboxMessage,
+        inbox=InboxMessage,
+        lease=RelayLease,
+        group_name="test.batch." + uuid.uuid4().hex[:6],
+        handlers={CHANGED: [calls.one], RELEASED: [calls.one]},
+        batch_handlers={CHANGED: calls.batch},
+    )
+
+
+def test_a_run_of_events_goes_to_the_batch_handler_once_and_fills_the_inbox():
+    calls = Calls()
+    svc = service(calls)
+    result = Dispatcher(svc).handle([record(i, sku=f"S{i}") for i in range(3)])
+    assert calls.log == [("batch", ["S0", "S1", "S2"])]
+    assert (result.handled, result.dead) == (3, [])
+    assert InboxMessage.objects.using("inventory").filter(group=svc.group).count() == 3
+
+
+def test_a_failing_batch_falls_back_to_one_by_one_and_dead_letters_only_the_bad_event():
+    calls = Calls(fail_on="S1")
+    result = Dispatcher(service(calls)).handle([record(i, sku=f"S{i}") for i in range(3)])
+    assert calls.log == [("one", ["S0"]), ("one", ["S2"])]
+    assert result.handled == 2
+    assert [(d.record.offset, d.reason) for d in result.dead] == [(1, "handler-error")]
+
+
+def test_events_without_a_batch_handler_split_the_runs_and_keep_their_place():
+    calls = Calls()
+    released = record(2, RELEASED)
+    records = [record(0, sku="A"), record(1, sku="B"), released, record(3, sku="C")]
+    Dispatcher(service(calls)).handle(records)
+    order_id = records[2].key.decode()
+    assert calls.log == [("batch", ["A", "B"]), ("one", [order_id]), ("batch", ["C"])]
+
+
+def test_a_second_copy_in_the_batch_and_an_event_seen_before_are_skipped():
+    calls = Calls()
+    svc = service(calls)
+    first_id = str(uuid.uuid4())
+    Dispatcher(svc).handle([record(0, sku="OLD", event_id=first_id)])
+    result = Dispatcher(svc).handle(
+        [record(1, sku="OLD", event_id=first_id), record(2, sku="NEW"), record(3, sku="NEW", event_id=None)]
+    )
+    assert calls.log[-1] == ("batch", ["NEW", "NEW"])  # two events (two ids) about the same SKU
+    assert result.duplicates == 1
+    twice = str(uuid.uuid4())
+    result = Dispatcher(svc).handle([record(4, sku="X", event_id=twice), record(5, sku="X", event_id=twice)])
+    assert calls.log[-1] == ("batch", ["X"]) and result.duplicates == 1
