@@ -1,8 +1,14 @@
 from eventbus.service import Service
 
-from .handlers import HANDLERS
+from .handlers import BATCH_HANDLERS, HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
-    name="shop", database="shop", outbox=OutboxMessage, inbox=InboxMessage, lease=RelayLease, handlers=HANDLERS
+    name="shop",
+    database="shop",
+    outbox=OutboxMessage,
+    inbox=InboxMessage,
+    lease=RelayLease,
+    handlers=HANDLERS,
+    batch_handlers=BATCH_HANDLERS,
 )

@@ -132,22 +132,55 @@ def _move(order: Order, stages: list[str], event: Envelope | None) -> None:
     live.announce_order(order.id)  # after commit; a push failure never undoes the move
 
 
+@dataclass(frozen=True)
+class SagaStep:
+    order_id: str
+    target: str
+    event: Envelope
+    rejection: list | None = None
+
+
 def follow_saga(order_id: str, target: str, event: Envelope, rejection: list | None = None) -> bool:
     """Move the order to `target` if that is a legal move; a late, duplicate or out-of-order event is
     logged and changes nothing."""
+    return follow_saga_steps([SagaStep(order_id, target, event, rejection)])[0]
+
+
+def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
+    """`follow_saga` for many events, in their order: one read of the orders, two writes for all."""
     with transaction.atomic(using=DB):
-        order = Order.objects.using(DB).select_for_update().filter(id=order_id).first()
-        if order is None:
-            log.warning("%s for unknown order %s ignored", event.type, order_id)
-            return False
-        stages = path_to(order.status, target)
-        if not stages:
-            log.info("order %s is %s; %s (-> %s) changes nothing", order_id, order.status, event.type, target)
-            return False
-        if rejection is not None:
-            order.rejection = rejection
-        _move(order, stages, event)
-        return True
+        ids = {step.order_id for step in steps}
+        orders = {str(o.id): o for o in Order.objects.using(DB).select_for_update().filter(id__in=ids)}
+        now, history, moved, outcomes = timezone.now(), [], {}, []
+        for step in steps:
+            order = orders.get(str(step.order_id))
+            if order is None:
+                log.warning("%s for unknown order %s ignored", step.event.type, step.order_id)
+                outcomes.append(False)
+                continue
+            stages = path_to(order.status, step.target)
+            if not stages:
+                log.info(
+                    "order %s is %s; %s (-> %s) changes nothing",
+                    step.order_id,
+                    order.status,
+                    step.event.type,
+                    step.target,
+                )
+                outcomes.append(False)
+                continue
+            if step.rejection is not None:
+                order.rejection = step.rejection
+            history += [OrderHistory(order=order, status=s, at=now, event_id=step.event.id) for s in stages]
+            order.status, order.updated_at = stages[-1], now
+            moved[order.pk] = order
+            outcomes.append(True)
+        if moved:
+            OrderHistory.objects.using(DB).bulk_create(history)
+            Order.objects.using(DB).bulk_update(moved.values(), ["status", "rejection", "updated_at"])
+            for order_id in moved:
+                live.announce_order(order_id)  # after commit; a push failure never undoes the move
+        return outcomes
 
 
 def update_availability(sku: str, available: int) -> None:
