@@ -1,8 +1,14 @@
 from eventbus.service import Service
 
-from .handlers import HANDLERS
+from .handlers import BATCH_HANDLERS, HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
-    name="shipping", database="shipping", outbox=OutboxMessage, inbox=InboxMessage, lease=RelayLease, handlers=HANDLERS
+    name="shipping",
+    database="shipping",
+    outbox=OutboxMessage,
+    inbox=InboxMessage,
+    lease=RelayLease,
+    handlers=HANDLERS,
+    batch_handlers=BATCH_HANDLERS,
 )

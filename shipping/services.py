@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -35,27 +36,42 @@ def _locked(order_id: str) -> Shipment:
     return shipment
 
 
-def note_order_placed(order_id: str, name: str, address: str, caused_by: Envelope | None = None) -> Shipment:
+@dataclass(frozen=True)
+class SagaFact:
+    """What shipping learnt about an order: where it goes (from OrderPlaced) or that its stock is held."""
+
+    order_id: str
+    caused_by: Envelope | None
+    address: tuple[str, str] | None = None
+    stock_reserved: bool = False
+
+
+def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
+    """A shipment becomes ready once both facts are known, in either order; then its first step is
+    scheduled. One read and two writes for any number of facts."""
     with transaction.atomic(using=DB):
-        shipment = _locked(order_id)
-        shipment.name, shipment.address, shipment.address_known = name, address, True
-        return _maybe_ready(shipment, caused_by)
-
-
-def note_stock_reserved(order_id: str, caused_by: Envelope | None = None) -> Shipment:
-    with transaction.atomic(using=DB):
-        shipment = _locked(order_id)
-        shipment.stock_reserved = True
-        return _maybe_ready(shipment, caused_by)
-
-
-def _maybe_ready(shipment: Shipment, caused_by: Envelope | None) -> Shipment:
-    if shipment.status == S.WAITING and shipment.address_known and shipment.stock_reserved:
-        shipment.status = S.READY
-        shipment.last_event_id = caused_by.id if caused_by else ""
-        _schedule(str(shipment.order_id), S.READY)
-    shipment.save(using=DB)
-    return shipment
+        ids = {str(fact.order_id) for fact in facts}
+        shipments = {
+            str(s.order_id): s for s in Shipment.objects.using(DB).select_for_update().filter(order_id__in=ids)
+        }
+        existing, now, touched = set(shipments), timezone.now(), []
+        for fact in facts:
+            shipment = shipments.setdefault(str(fact.order_id), Shipment(order_id=fact.order_id))
+            if fact.address is not None:
+                (shipment.name, shipment.address), shipment.address_known = fact.address, True
+            shipment.stock_reserved = shipment.stock_reserved or fact.stock_reserved
+            if shipment.status == S.WAITING and shipment.address_known and shipment.stock_reserved:
+                shipment.status = S.READY
+                shipment.last_event_id = fact.caused_by.id if fact.caused_by else ""
+                _schedule(str(shipment.order_id), S.READY)
+            shipment.updated_at = now
+            touched.append(shipment)
+        Shipment.objects.using(DB).bulk_create([s for o, s in shipments.items() if o not in existing])
+        Shipment.objects.using(DB).bulk_update(
+            [shipments[o] for o in existing],
+            ["name", "address", "address_known", "stock_reserved", "status", "last_event_id", "updated_at"],
+        )
+        return touched
 
 
 def cancel_shipment(order_id: str) -> bool:
