@@ -101,13 +101,15 @@ SQLITE_OPTIONS = {
 }
 
 
+# Consumers and Celery keep their connections; the ASGI server sets 0 (config/asgi.py).
+CONN_MAX_AGE = int(env("DB_CONN_MAX_AGE", "60"))
+
+
 def database(alias: str, var: str) -> dict:
-    url = env(var)
-    if url:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    else:
+    url = env(var) or f"sqlite:///{VAR_DIR / f'{alias}.sqlite3'}"
+    if not env(var):
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        config = dj_database_url.parse(f"sqlite:///{VAR_DIR / f'{alias}.sqlite3'}")
+    config = dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     if config["ENGINE"].endswith("sqlite3"):
         config["ENGINE"] = "config.sqlite"  # Django's backend plus an in-process write queue (see its docstring)
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
