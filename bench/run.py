@@ -525,6 +525,21 @@ class Bench:
             statuses[status] = statuses.get(status, 0) + 1
         return [(delivered[i] - created[i]).total_seconds() * 1000 for i in ids if i in delivered], statuses
 
+    def stage_latencies(self, ids: list) -> dict:
+        """Where placed→delivered goes: the shop's time stamps of each stage, one hop to the next."""
+        from shop.models import OrderHistory
+
+        stamps: dict = {}
+        for order_id, status, at in (
+            OrderHistory.objects.using("shop").filter(order_id__in=ids).values_list("order_id", "status", "at")
+        ):
+            stamps.setdefault(order_id, {})[status] = at
+        path = ["placed", "reserved", "packed", "dispatched", "delivered"]
+        return {
+            f"{a}→{b}": dist([(s[b] - s[a]).total_seconds() * 1000 for s in stamps.values() if a in s and b in s])
+            for a, b in zip(path, path[1:], strict=False)
+        }
+
     def outbox_stats(self, since) -> dict:
         """Rows published since `since` per app and their commit→ack (created_at → sent_at)."""
         from inventory.models import OutboxMessage as InventoryOutbox
@@ -590,6 +605,7 @@ class Bench:
             "events_per_order": round(box["events"] / count, 2),
             "cpu_ms_per_order_by_process": cpu,
             "placed_to_delivered_ms": dist(lat),
+            "stages_ms": self.stage_latencies(ids),
             "relay_commit_to_ack_ms": dist(box["commit_to_ack_ms"]),
         }
         say(
@@ -622,12 +638,14 @@ class Bench:
             "orders": count,
             "statuses": statuses,
             "placed_to_delivered_ms": dist(lat),
+            "stages_ms": self.stage_latencies(ids),
             "relay_commit_to_ack_ms": dist(box["commit_to_ack_ms"]),
         }
         self.result["sections"][f"saga_latency_{name}"] = out
         d = out["placed_to_delivered_ms"]
         c2a = out["relay_commit_to_ack_ms"]["p99"]
         say(f"    placed→delivered p50 {d['p50']} p95 {d['p95']} p99 {d['p99']} ms; relay commit→ack p99 {c2a} ms")
+        say("    per hop p50/p99 ms: " + ", ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in out["stages_ms"].items()))
         return out
 
     # ------------------------------------------------------------------ 4 websockets

@@ -69,6 +69,13 @@ class FrameSender:
         """Queue a frame; False when it was dropped (queue full, or Redis recently unreachable)."""
         if time.monotonic() < self._down_until or self.queued >= self.MAX_QUEUED:
             self.dropped += 1
+            if self.queued >= self.MAX_QUEUED and self.dropped % 100 == 1:
+                log.warning(
+                    "dashboard: %s frames wait for the channel layer; dropping (%s so far): browsers will see "
+                    "the gap and catch up from the read model",
+                    self.queued,
+                    self.dropped,
+                )
             return False
         self._start()
         self.queued += 1

@@ -205,3 +205,30 @@ def test_an_overflowing_client_is_told_to_resync(staff_headers, monkeypatch):
         await comm.disconnect()
 
     run(scenario)
+
+
+def test_a_frame_pushed_while_the_catch_up_is_read_follows_the_answer(staff_headers, monkeypatch):
+    """A consumer handles one message at a time, so a frame pushed during the read waits in the channel
+    layer until the answer is queued, and then goes out after it: no gap."""
+    order = new_order_id()
+    read = read_model.catch_up
+
+    def catch_up_while_the_dashboard_commits(since):
+        answer = read(since)  # what the database held when it was read...
+        late = handle_and_flush(record("placed", order))  # ...and a batch committed and pushed just after
+        assert late is not None and late["from_seq"] > answer["to_seq"]
+        return answer
+
+    monkeypatch.setattr(read_model, "catch_up", catch_up_while_the_dashboard_commits)
+
+    async def scenario():
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        assert (await comm.connect())[0]
+        await comm.send_json_to({"type": "catchup", "since": None})
+        answer = await receive(comm, "snapshot")
+        frame = await receive(comm, "batch")
+        assert frame["from_seq"] > answer["to_seq"] and order not in {c["id"] for c in answer["cards"]}
+        assert [c["id"] for c in frame["cards"]] == [order]  # it came after the answer, not dropped
+        await comm.disconnect()
+
+    run(scenario)
