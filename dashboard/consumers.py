@@ -2,7 +2,8 @@
 
 Protocol (JSON):
 - server → client: `hello`; `batch` frames (`from_seq`..`to_seq`, events, coalesced cards, counters);
-  `metrics`, `lag`, `dead_letters`; `catchup`/`snapshot` answers; `resync` when it dropped frames.
+  `metrics`, `lag`, `dead_letters`; `catchup`/`snapshot` answers; `resync` when it dropped frames (its
+  queue overflowed, or a frame sent by reference expired or could not be fetched).
 - client → server: `{"type": "catchup", "since": <last seq or null>}` after connecting, after `resync`,
   and whenever it sees a gap in the seqs.
 
@@ -21,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from eventbus.metrics import websocket_clients
 
-from . import read_model
+from . import frames, read_model
 from .live import GROUP
 
 CLOSE_FORBIDDEN = 4403
@@ -68,13 +69,23 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.offer({"kind": "pong"})
 
     async def dashboard_frame(self, message):
-        """A frame from the dashboard consumer process (group "dashboard")."""
-        frame = message["frame"]
+        """A frame from the dashboard consumer process (group "dashboard"), inline or by reference."""
+        shared = None
+        if "ref" in message:
+            try:
+                shared = await frames.fetch(message["ref"])
+            except Exception:  # Redis away: the browser catches up from the read model instead
+                shared = None
+            if shared is None:
+                if self.synced:
+                    self._resync("frame-unavailable")
+                return
+        frame = shared.frame if shared else message["frame"]
         if frame.get("kind") in SEQ_FRAMES and not self.synced:
             return  # the coming catch-up includes it
-        self.offer(frame)
+        self.offer(shared or frame)
 
-    def offer(self, frame: dict, force: bool = False) -> None:
+    def offer(self, frame: dict | frames.SharedFrame, force: bool = False) -> None:
         """Queue a frame for this browser; on overflow drop the queue and ask the browser to resync."""
         if force and self.queue.full():
             self._drop_all()
@@ -82,9 +93,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.overflows += 1
-            self.synced = False
-            self._drop_all()
-            self.queue.put_nowait({"kind": "resync", "reason": "overflow"})
+            self._resync("overflow")
+
+    def _resync(self, reason: str) -> None:
+        self.synced = False
+        self._drop_all()
+        self.queue.put_nowait({"kind": "resync", "reason": reason})
 
     def _drop_all(self) -> None:
         while not self.queue.empty():
@@ -95,5 +109,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             frame = await self.queue.get()
             await self.transmit(frame)
 
-    async def transmit(self, frame: dict) -> None:
-        await self.send_json(frame)
+    async def transmit(self, frame: dict | frames.SharedFrame) -> None:
+        if isinstance(frame, frames.SharedFrame):
+            await self.send(text_data=frame.text)  # encoded once for every browser of this process
+        else:
+            await self.send_json(frame)

@@ -3,9 +3,10 @@
 Handlers hand over what they wrote when the batch commits (`feed.note`); `Service.on_batch` and
 `Service.on_idle` call `feed.tick()`, which at most every FLUSH_SECONDS turns what was noted into one
 frame — its events, the latest card of each order touched (coalesced), counters and stage counts — and
-the seqs it covers. Frames go to the channel-layer group "dashboard" from a thread of their own through
-a bounded queue, so neither Redis nor a browser can ever slow the consumer: when the queue is full or
-Redis is away, frames are dropped and the browsers notice the gap in seqs and catch up from the read model.
+the seqs it covers. Frames go to the channel-layer group "dashboard" (big ones by reference, frames.py)
+from a thread of their own through a bounded queue, so neither Redis nor a browser can ever slow the
+consumer: when the queue is full or Redis is away, frames are dropped and the browsers notice the gap in
+seqs and catch up from the read model.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from . import read_model
+from . import frames, read_model
 
 log = logging.getLogger("dashboard")
 GROUP = "dashboard"
@@ -87,7 +88,8 @@ class FrameSender:
             frame = await self._queue.get()
             try:
                 layer = get_channel_layer()
-                await asyncio.wait_for(layer.group_send(GROUP, {"type": FRAME_TYPE, "frame": frame}), timeout=5)
+                message = await asyncio.wait_for(frames.message_for(frame), timeout=5)
+                await asyncio.wait_for(layer.group_send(GROUP, {"type": FRAME_TYPE, **message}), timeout=5)
                 self.sent += 1
             except Exception as exc:
                 self.dropped += 1

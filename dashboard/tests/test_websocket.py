@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from config.asgi import application
-from dashboard import live, read_model
+from dashboard import frames, live, read_model
 from dashboard.consumers import DashboardConsumer
 from eventbus.dispatch import Dispatcher
 from eventbus.service import service
@@ -229,6 +229,55 @@ def test_a_frame_pushed_while_the_catch_up_is_read_follows_the_answer(staff_head
         frame = await receive(comm, "batch")
         assert frame["from_seq"] > answer["to_seq"] and order not in {c["id"] for c in answer["cards"]}
         assert [c["id"] for c in frame["cards"]] == [order]  # it came after the answer, not dropped
+        await comm.disconnect()
+
+    run(scenario)
+
+
+def big_batch(seq: int) -> dict:
+    events = [{"seq": seq, "kind": "event", "type": "conveyor.shop.order.placed.v1", "pad": "x" * 200}] * 40
+    return {"kind": "batch", "from_seq": seq, "to_seq": seq, "count": 1, "events": events, "cards": []}
+
+
+def test_a_big_frame_travels_by_reference_and_is_fetched_once_for_all_browsers(staff_headers, monkeypatch):
+    fetched = []
+    get = frames._get
+
+    async def counting_get(client, key):
+        fetched.append(key)
+        return await get(client, key)
+
+    monkeypatch.setattr(frames, "_get", counting_get)
+
+    async def scenario():
+        comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(3)]
+        for comm in comms:
+            assert (await comm.connect())[0]
+            await comm.send_json_to({"type": "catchup", "since": None})
+            await receive(comm, "snapshot")
+        last = await sync_to_async(read_model.max_seq)()
+        frame = big_batch(last + 1)
+        message = await frames.message_for(frame)
+        assert set(message) == {"ref"}  # too big to go inline
+        await get_channel_layer().group_send(live.GROUP, {"type": live.FRAME_TYPE, **message})
+        for comm in comms:
+            assert await receive(comm, "batch") == frame
+            await comm.disconnect()
+        assert fetched == [message["ref"]]
+        small = await frames.message_for({"kind": "metrics", "points": []})
+        assert set(small) == {"frame"}
+
+    run(scenario)
+
+
+def test_a_frame_that_expired_before_it_was_fetched_makes_the_browser_resync(staff_headers):
+    async def scenario():
+        comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        assert (await comm.connect())[0]
+        await comm.send_json_to({"type": "catchup", "since": None})
+        await receive(comm, "snapshot")
+        await get_channel_layer().group_send(live.GROUP, {"type": live.FRAME_TYPE, "ref": frames.new_key()})
+        assert (await receive(comm, "resync"))["reason"] == "frame-unavailable"
         await comm.disconnect()
 
     run(scenario)
