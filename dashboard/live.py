@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from eventbus.push import BackgroundPusher
+
 from . import frames, read_model
 
 log = logging.getLogger("dashboard")
@@ -35,69 +37,38 @@ LAG_HISTORY = 90
 
 
 class FrameSender:
-    """Sends frames to the channel layer from its own thread and event loop; never blocks the caller."""
+    """Sends frames to the channel layer from the pusher's thread and event loop; never blocks the caller."""
 
     MAX_QUEUED = 200
 
     def __init__(self):
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue | None = None
-        self._lock = threading.Lock()
-        self.queued = 0
+        self.pusher = BackgroundPusher("dashboard-frames", max_pending=self.MAX_QUEUED)
         self.sent = 0
-        self.dropped = 0
         self._down_until = 0.0
 
-    def _start(self) -> None:
-        with self._lock:
-            if self._loop is not None:
-                return
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run():
-                asyncio.set_event_loop(loop)
-                self._queue = asyncio.Queue()
-                loop.create_task(self._drain())
-                ready.set()
-                loop.run_forever()
-
-            threading.Thread(target=run, name="dashboard-push", daemon=True).start()
-            ready.wait(5)
-            self._loop = loop
+    @property
+    def dropped(self) -> int:
+        return self.pusher.dropped
 
     def send(self, frame: dict) -> bool:
         """Queue a frame; False when it was dropped (queue full, or Redis recently unreachable)."""
-        if time.monotonic() < self._down_until or self.queued >= self.MAX_QUEUED:
-            self.dropped += 1
-            if self.queued >= self.MAX_QUEUED and self.dropped % 100 == 1:
-                log.warning(
-                    "dashboard: %s frames wait for the channel layer; dropping (%s so far): browsers will see "
-                    "the gap and catch up from the read model",
-                    self.queued,
-                    self.dropped,
-                )
+        if time.monotonic() < self._down_until:
+            self.pusher.dropped += 1
             return False
-        self._start()
-        self.queued += 1
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, frame)
-        return True
 
-    async def _drain(self) -> None:
-        while True:
-            frame = await self._queue.get()
+        async def deliver() -> None:
             try:
                 layer = get_channel_layer()
                 message = await asyncio.wait_for(frames.message_for(frame), timeout=5)
                 await asyncio.wait_for(layer.group_send(GROUP, {"type": FRAME_TYPE, **message}), timeout=5)
                 self.sent += 1
             except Exception as exc:
-                self.dropped += 1
+                self.pusher.dropped += 1
                 if time.monotonic() >= self._down_until:
                     log.warning("dashboard: cannot push frames to the channel layer (%s); retrying in 2 s", exc)
                 self._down_until = time.monotonic() + 2
-            finally:
-                self.queued -= 1
+
+        return self.pusher.submit(deliver)
 
 
 class LagSampler:

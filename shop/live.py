@@ -12,9 +12,10 @@ import logging
 import threading
 import uuid
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from eventbus.push import BackgroundPusher
 
 DB = "shop"
 STOCK_GROUP = "stock"
@@ -79,6 +80,9 @@ def _order_messages(order_ids: set[str]) -> list[tuple[str, dict]]:
     return [(order_group(o["id"]), {"type": "order.update", "order": o}) for o in orders_as_dicts(order_ids)]
 
 
+pusher = BackgroundPusher("shop-live")
+
+
 def _send(messages: list[tuple[str, dict]]) -> None:
     if not messages:
         return
@@ -89,4 +93,4 @@ def _send(messages: list[tuple[str, dict]]) -> None:
     async def send_all() -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
 
-    async_to_sync(send_all)()
+    pusher.submit(send_all)  # from the pusher's own loop: the committed write never waits for Redis

@@ -82,6 +82,6 @@ def test_seconds_behind_is_lag_over_the_recent_commit_rate():
 
 def test_a_sender_never_blocks_and_drops_when_full(monkeypatch):
     sender = live.FrameSender()
-    sender.queued = sender.MAX_QUEUED
+    sender.pusher.pending = sender.MAX_QUEUED  # as if Redis had stalled with that many frames queued
     assert sender.send({"kind": "x"}) is False
     assert sender.dropped == 1
