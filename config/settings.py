@@ -111,7 +111,7 @@ def database(alias: str, var: str) -> dict:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
     config = dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     if config["ENGINE"].endswith("sqlite3"):
-        config["ENGINE"] = "config.sqlite"  # Django's backend plus an in-process write queue (see its docstring)
+        config["ENGINE"] = "config.sqlite"  # Django's backend plus a queue for the write lock (see its docstring)
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
         test_dir = env("CONVEYOR_TEST_DB_DIR")
         # Integration tests share their databases with real subprocesses, so they must be files.

@@ -1,7 +1,9 @@
 """The heart of a consumer, free of Kafka: turn a batch of records into handled events and dead letters.
 
 One database transaction per batch (fast), one savepoint per event (so one bad event rolls back alone),
-the inbox checked and filled in the same transaction (a redelivered event changes nothing).
+the inbox checked and filled in the same transaction (a redelivered event changes nothing). A service may
+also give set-based batch handlers: a run of consecutive new events that share one goes to it in a single
+savepoint, and only if it fails are those events applied one by one, with the guarantees above.
 """
 
 from __future__ import annotations
