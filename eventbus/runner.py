@@ -62,6 +62,7 @@ class ConsumerRunner:
         self.dlt_producer = None
         self.consumer = None
         self.replay = replay
+        self._next_offsets: dict = {}  # the offset after the last record handled, per partition
 
     def install_signal_handlers(self) -> None:
         def _stop(signum, _frame):
@@ -144,7 +145,7 @@ class ConsumerRunner:
         if self.service.on_batch:
             self.service.on_batch()
         elapsed_ms = (time.perf_counter() - started) * 1000
-        lags = self._lag_by_partition()
+        lags = self._lag_by_partition(polled)
         lag = sum(lags.values())
         metrics.record_batch(self.service.group, result, lag_by_partition=lags)
         log.info(
@@ -179,12 +180,18 @@ class ConsumerRunner:
         for tp, batch in polled.items():
             self.consumer.seek(tp, batch[0].offset)
 
-    def _lag_by_partition(self) -> dict:
+    def _lag_by_partition(self, polled) -> dict:
+        """Lag from what this consumer already knows: no network round trip, so it costs nothing per batch
+        and cannot fail while the broker is away (`KafkaConsumer.position()` may do both)."""
+        for tp, batch in polled.items():
+            self._next_offsets[tp] = batch[-1].offset + 1
+        assigned = self.consumer.assignment()
+        self._next_offsets = {tp: offset for tp, offset in self._next_offsets.items() if tp in assigned}
         lags = {}
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None:
-                lags[(tp.topic, tp.partition)] = max(0, high - self.consumer.position(tp))
+        for tp in assigned:
+            high, position = self.consumer.highwater(tp), self._next_offsets.get(tp)
+            if high is not None and position is not None:
+                lags[(tp.topic, tp.partition)] = max(0, high - position)
         return lags
 
     def _dead_letter(self, dead: list[DeadLetter]) -> bool:
