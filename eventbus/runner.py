@@ -1,7 +1,8 @@
 """The consumer loop of one service: poll a batch, apply it (dispatch.py), dead-letter, commit offsets.
 
-Offsets are committed only after the batch's database transaction, so a crash redelivers and the inbox
-skips what was applied. SIGTERM/SIGINT finish the batch in hand, commit and exit cleanly.
+Offsets are committed only after the database transactions they cover (at most once a second), so a
+crash redelivers and the inbox skips what was applied. SIGTERM/SIGINT finish the batch in hand, commit
+and exit cleanly.
 """
 
 from __future__ import annotations
@@ -26,15 +27,19 @@ log = logging.getLogger("eventbus.consumer")
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    # Offsets are committed synchronously after every batch, before the next poll (the only place a
-    # rebalance can happen), so nothing applied is ever left uncommitted when partitions are revoked.
-    def __init__(self, name: str, consumer=None, replay: bool = False):
+    # Offsets are committed at most every COMMIT_SECONDS and on a clean stop. A revoked partition's
+    # uncommitted offset is dropped, never committed late over its next owner's progress: the next owner
+    # starts at the last commit and its inbox skips what this member had already applied. (kafka-python
+    # calls this listener inside its event loop, where a blocking commit cannot run.)
+    def __init__(self, name: str, consumer=None, replay: bool = False, before_revoke=lambda revoked: None):
         self.name = name
         self.consumer = consumer
         self.replay = replay
+        self.before_revoke = before_revoke
         self.assigned: set = set()
 
     def on_partitions_revoked(self, revoked):
+        self.before_revoke(revoked)
         self.assigned -= set(revoked)
         if revoked:
             log.info("%s: partitions revoked: %s", self.name, _fmt(revoked))
@@ -63,6 +68,8 @@ class ConsumerRunner:
         self.consumer = None
         self.replay = replay
         self._next_offsets: dict = {}  # the offset after the last record handled, per partition
+        self._uncommitted: dict = {}  # partition -> OffsetAndMetadata applied but not yet committed
+        self._committed_at = 0.0
 
     def install_signal_handlers(self) -> None:
         def _stop(signum, _frame):
@@ -84,7 +91,7 @@ class ConsumerRunner:
         # A first join before the topics' metadata arrived can leave the member with no partitions
         # until the next rebalance; ask for every topic's partitions first.
         kafka_io.wait_for_partitions(self.consumer, topics, self.stopping)
-        self.listener = _Rebalance(name, self.consumer, self.replay)
+        self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_uncommitted)
         self.consumer.subscribe(topics, listener=self.listener)
         log.info("%s: consuming %s as group %s", name, ", ".join(topics), self.service.group)
         self._unassigned_since = time.monotonic()
@@ -93,11 +100,13 @@ class ConsumerRunner:
                 polled = self.consumer.poll(timeout_ms=200, max_records=500)
                 self._watch_assignment(topics, name)
                 if not polled:
+                    self._commit_pending(due_only=True)
                     if self.service.on_idle:
                         self.service.on_idle()
                     continue
                 self._process(polled)
         finally:
+            self._commit_pending()
             self.consumer.close(autocommit=False)
             if self.relay:
                 self.relay.stop()
@@ -139,9 +148,8 @@ class ConsumerRunner:
             os.kill(os.getpid(), signal.SIGKILL)
         if result.dead and not self._dead_letter(result.dead):
             return  # stopping while the broker is away: no commit, so the batch comes back on restart
-        self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
-        if self.relay:
-            self.relay.wake.set()
+        self._uncommitted.update({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
+        self._commit_pending(due_only=True)
         if self.service.on_batch:
             self.service.on_batch()
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -172,7 +180,7 @@ class ConsumerRunner:
         if time.monotonic() - self._unassigned_since > self.REJOIN_AFTER_SECONDS:
             log.warning("%s: no partitions for %ss; subscribing again", name, self.REJOIN_AFTER_SECONDS)
             self.consumer.unsubscribe()
-            self.listener = _Rebalance(name, self.consumer, self.replay)
+            self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_uncommitted)
             self.consumer.subscribe(topics, listener=self.listener)
             self._unassigned_since = time.monotonic()
 
@@ -243,6 +251,25 @@ class ConsumerRunner:
                 delay = min(delay * 2, 10)
         metrics.dead_letters.labels(self.service.group).inc(len(pending))
         return True
+
+    COMMIT_SECONDS = 1.0
+
+    def _commit_pending(self, due_only: bool = False) -> None:
+        """Commit the offsets of the batches applied so far: at most every COMMIT_SECONDS when `due_only`.
+
+        Offsets always follow the database transactions they cover. Committing once a second instead of
+        after every batch saves a broker round trip per batch (the saga's batches hold a few events each);
+        what a crash leaves uncommitted is delivered again and skipped by the inbox.
+        """
+        if not self._uncommitted or (due_only and time.monotonic() - self._committed_at < self.COMMIT_SECONDS):
+            return
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = time.monotonic()
+        self._commit(offsets)
+
+    def _forget_uncommitted(self, revoked) -> None:
+        for tp in revoked:
+            self._uncommitted.pop(tp, None)
 
     def _commit(self, offsets) -> None:
         """Commit the batch's offsets. If the broker is away or the group moved on, the batch will be
