@@ -40,21 +40,22 @@ def announce_batched_stock() -> None:
     """Publish one StockChanged per SKU the batch touched. Its figures are absolute, so one per SKU says
     everything a reader needs, whatever happened in between (and whatever savepoints rolled back)."""
     touched, _batch.touched = getattr(_batch, "touched", None), None
-    for sku, caused_by in sorted((touched or {}).items()):
-        _publish_stock([sku], caused_by)
+    if touched:
+        _publish_stock(touched)
 
 
 def _announce(skus, caused_by: Envelope | None) -> None:
     touched = getattr(_batch, "touched", None)
     if touched is None:
-        _publish_stock(skus, caused_by)
+        _publish_stock(dict.fromkeys(skus, caused_by))
     else:
         touched.update(dict.fromkeys(skus, caused_by))
 
 
-def _publish_stock(skus, caused_by: Envelope | None) -> None:
-    for item in StockItem.objects.using(DB).filter(sku__in=list(skus)):
-        publish(StockChanged(item.sku, item.on_hand, item.reserved, item.available), caused_by=caused_by)
+def _publish_stock(causes: dict[str, Envelope | None]) -> None:
+    """One StockChanged per SKU (in SKU order), each naming the event that last touched it; one read."""
+    for item in StockItem.objects.using(DB).filter(sku__in=list(causes)).order_by("sku"):
+        publish(StockChanged(item.sku, item.on_hand, item.reserved, item.available), caused_by=causes[item.sku])
 
 
 def reserve_stock(order_id: str, lines: list[dict], caused_by: Envelope | None = None) -> bool:
