@@ -70,23 +70,12 @@ def _entry(event: Envelope) -> EventLog:
 
 
 def record_event(event: Envelope) -> None:
-    """One event into the read model (the batch path's fallback, and the reference for what it does)."""
-    topic, partition, offset = _position(event)
-    if EventLog.objects.using(DB).filter(topic=topic, partition=partition, offset=offset).exists():
-        return  # a redelivered record: already in the read model
-    entry = _entry(event)
-    entry.save(using=DB, force_insert=True)
-    dead = entry.kind == EventLog.Kind.DEAD_LETTER
-    _count(event.type, entry, dead)
-    if dead:
-        _dead_letter_of(entry, event)
-    else:
-        _move_card(entry, event)
-    transaction.on_commit(lambda: live.feed.note(entry), using=DB)
+    """One event into the read model: the dispatcher's one-by-one fallback for `record_events`."""
+    record_events([event])
 
 
 def record_events(events: list[Envelope]) -> None:
-    """The batch handler: what `record_event` does for each event, in a handful of statements."""
+    """Events into the read model in a handful of statements, idempotent by topic/partition/offset."""
     by_partition: dict[tuple[str, int], list[int]] = {}
     for event in events:
         topic, partition, offset = _position(event)
@@ -200,10 +189,6 @@ def _count(event_type: str, entry: EventLog, dead: bool, by: int = 1) -> None:
     )
     if not updated:
         TypeCounter.objects.using(DB).create(event_type=event_type, last_seen=entry.received_at, **{field: by})
-
-
-def _move_card(entry: EventLog, event: Envelope) -> None:
-    _move_cards([(entry, event)])
 
 
 def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
