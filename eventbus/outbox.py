@@ -76,9 +76,15 @@ _after_commit: dict[str, _Waker] = {}
 
 
 def _wake_after_commit(service_name: str, database: str) -> None:
-    waker = _after_commit.setdefault(service_name, _Waker(service_name))
-    if not any(entry[1] is waker for entry in connections[database].run_on_commit):
-        transaction.on_commit(waker, using=database)
+    on_commit_once(_after_commit.setdefault(service_name, _Waker(service_name)), using=database)
+
+
+def on_commit_once(callback, using: str) -> None:
+    """`transaction.on_commit(callback)` unless this transaction already holds that very callback: a batch
+    that publishes (or announces) many times runs it once. A savepoint that rolls back takes its
+    registration with it, and the next call registers again."""
+    if not any(entry[1] is callback for entry in connections[using].run_on_commit):
+        transaction.on_commit(callback, using=using)
 
 
 def register_waker(service_name: str, flag: threading.Event) -> None:

@@ -13,8 +13,8 @@ import threading
 import uuid
 
 from channels.layers import get_channel_layer
-from django.db import transaction
 
+from eventbus.outbox import on_commit_once
 from eventbus.push import BackgroundPusher
 
 DB = "shop"
@@ -50,20 +50,20 @@ _pending = _Pending()
 def announce_order(order_id) -> None:
     """Push the order's fresh state to its followers once the current `shop` transaction commits."""
     _pending.orders.add(str(order_id))
-    transaction.on_commit(_flush, using=DB)
+    on_commit_once(_flush, using=DB)
 
 
 def announce_stock(sku: str, available: int) -> None:
     """Push a product's availability to every storefront page once the current transaction commits."""
     _pending.stock[sku] = available
-    transaction.on_commit(_flush, using=DB)
+    on_commit_once(_flush, using=DB)
 
 
 def _flush() -> None:
     order_ids, _pending.orders = _pending.orders, set()
     stock, _pending.stock = _pending.stock, {}
     if not order_ids and not stock:
-        return  # an earlier callback of the same commit already sent everything
+        return  # nothing left: what was announced went out with an earlier commit
     try:
         messages = _order_messages(order_ids)
         if stock:
