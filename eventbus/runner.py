@@ -91,7 +91,7 @@ class ConsumerRunner:
         # A first join before the topics' metadata arrived can leave the member with no partitions
         # until the next rebalance; ask for every topic's partitions first.
         kafka_io.wait_for_partitions(self.consumer, topics, self.stopping)
-        self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_uncommitted)
+        self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_partitions)
         self.consumer.subscribe(topics, listener=self.listener)
         log.info("%s: consuming %s as group %s", name, ", ".join(topics), self.service.group)
         self._unassigned_since = time.monotonic()
@@ -148,12 +148,14 @@ class ConsumerRunner:
             os.kill(os.getpid(), signal.SIGKILL)
         if result.dead and not self._dead_letter(result.dead):
             return  # stopping while the broker is away: no commit, so the batch comes back on restart
-        self._uncommitted.update({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()})
+        handled = {tp: batch[-1].offset + 1 for tp, batch in polled.items()}
+        self._next_offsets.update(handled)
+        self._uncommitted.update({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in handled.items()})
         self._commit_pending(due_only=True)
         if self.service.on_batch:
             self.service.on_batch()
         elapsed_ms = (time.perf_counter() - started) * 1000
-        lags = self._lag_by_partition(polled)
+        lags = self._lag_by_partition()
         lag = sum(lags.values())
         metrics.record_batch(self.service.group, result, lag_by_partition=lags)
         log.info(
@@ -180,7 +182,7 @@ class ConsumerRunner:
         if time.monotonic() - self._unassigned_since > self.REJOIN_AFTER_SECONDS:
             log.warning("%s: no partitions for %ss; subscribing again", name, self.REJOIN_AFTER_SECONDS)
             self.consumer.unsubscribe()
-            self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_uncommitted)
+            self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_partitions)
             self.consumer.subscribe(topics, listener=self.listener)
             self._unassigned_since = time.monotonic()
 
@@ -188,15 +190,11 @@ class ConsumerRunner:
         for tp, batch in polled.items():
             self.consumer.seek(tp, batch[0].offset)
 
-    def _lag_by_partition(self, polled) -> dict:
+    def _lag_by_partition(self) -> dict:
         """Lag from what this consumer already knows: no network round trip, so it costs nothing per batch
         and cannot fail while the broker is away (`KafkaConsumer.position()` may do both)."""
-        for tp, batch in polled.items():
-            self._next_offsets[tp] = batch[-1].offset + 1
-        assigned = self.consumer.assignment()
-        self._next_offsets = {tp: offset for tp, offset in self._next_offsets.items() if tp in assigned}
         lags = {}
-        for tp in assigned:
+        for tp in self.consumer.assignment():
             high, position = self.consumer.highwater(tp), self._next_offsets.get(tp)
             if high is not None and position is not None:
                 lags[(tp.topic, tp.partition)] = max(0, high - position)
@@ -267,18 +265,19 @@ class ConsumerRunner:
         self._committed_at = time.monotonic()
         self._commit(offsets)
 
-    def _forget_uncommitted(self, revoked) -> None:
+    def _forget_partitions(self, revoked) -> None:
         for tp in revoked:
             self._uncommitted.pop(tp, None)
+            self._next_offsets.pop(tp, None)
 
     def _commit(self, offsets) -> None:
-        """Commit the batch's offsets. If the broker is away or the group moved on, the batch will be
-        delivered again and the inbox will skip it: log it and go on, never crash."""
+        """Commit offsets. If the broker is away or the group moved on, the batches they cover will be
+        delivered again and the inbox will skip them: log it and go on, never crash."""
         try:
             self.consumer.commit(offsets)
         except kafka_io.BrokerUnavailable as exc:
             log.warning(
-                "%s: could not commit offsets (%s: %s); the batch will be redelivered and the inbox will skip it",
+                "%s: could not commit offsets (%s: %s); those events will be redelivered and the inbox will skip them",
                 self.service.name,
                 type(exc).__name__,
                 exc,
