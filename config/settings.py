@@ -106,9 +106,10 @@ CONN_MAX_AGE = int(env("DB_CONN_MAX_AGE", "60"))
 
 
 def database(alias: str, var: str) -> dict:
-    url = env(var) or f"sqlite:///{VAR_DIR / f'{alias}.sqlite3'}"
-    if not env(var):
+    url = env(var)
+    if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{VAR_DIR / f'{alias}.sqlite3'}"
     config = dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     if config["ENGINE"].endswith("sqlite3"):
         config["ENGINE"] = "config.sqlite"  # Django's backend plus a queue for the write lock (see its docstring)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("eventbus.push")
@@ -32,16 +33,18 @@ class BackgroundPusher:
         if self.pending >= self.max_pending:
             self.dropped += 1
             if self.dropped % 100 == 1:
-                log.warning("%s: %s pushes wait for the channel layer; dropping (%s so far)", *self._counts())
+                log.warning(
+                    "%s: %s pushes wait for the channel layer; dropping (%s so far)",
+                    self.name,
+                    self.pending,
+                    self.dropped,
+                )
             return False
         self._start()
         with self._lock:
             self.pending += 1
         self._loop.call_soon_threadsafe(self._queue.put_nowait, send)
         return True
-
-    def _counts(self) -> tuple:
-        return self.name, self.pending, self.dropped
 
     def _start(self) -> None:
         with self._lock:
@@ -74,8 +77,6 @@ class BackgroundPusher:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until every queued push has run (tests, and a clean shutdown)."""
-        import time
-
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline:
             time.sleep(0.005)
