@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,3 +15,15 @@ app.conf.beat_schedule = {
     "inventory-release-expired": {"task": "inventory.release_expired", "schedule": 300.0},
     "eventbus-prune-outboxes": {"task": "eventbus.prune_outboxes", "schedule": 3600.0},
 }
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(task=None, **_kwargs) -> None:
+    """Around each task, as around each request: drop this thread's broken connections and those older than
+    CONN_MAX_AGE (CELERY_DB_REUSE_MAX keeps the fixup from closing every connection every time). Not for
+    an eager task, which runs inside its caller's transaction."""
+    from django.db import close_old_connections as close
+
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        close()

@@ -198,6 +198,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection before and after each task unless this is set:
+# a fresh SQLite connection per courier step. config/celery.py drops broken or old ones instead, as Django
+# does around a request; the fixup then closes them only every this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 SHIPPING_STEP_SECONDS = float(env("SHIPPING_STEP_SECONDS", "0"))
 ORDER_RATE_LIMIT = env("ORDER_RATE_LIMIT", "" if DEBUG else "30/m")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
+from eventbus.rows import update_rows
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, TypeCounter
@@ -218,11 +219,7 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
         card.last_seq = max(card.last_seq, entry.seq)
     if created:
         OrderCard.objects.using(DB).bulk_create(created.values())
-    if existing:
-        now = timezone.now()  # bulk_update leaves auto_now fields alone
-        for order_id in existing:
-            cards[order_id].updated_at = now
-        OrderCard.objects.using(DB).bulk_update([cards[o] for o in existing], CARD_FIELDS)
+    update_rows([cards[o] for o in existing], CARD_FIELDS, using=DB)
 
 
 def _text(raw: bytes) -> str:

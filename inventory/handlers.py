@@ -21,9 +21,16 @@ def consume_for_dispatched_shipment(event: Envelope) -> None:
     services.consume_reservation(event.data["order_id"], caused_by=event)
 
 
+def consume_for_dispatched_shipments(events: list[Envelope]) -> None:
+    services.consume_reservations([(e.data["order_id"], e) for e in events])
+
+
 HANDLERS = {
     "conveyor.shop.order.placed.v1": [reserve_for_order],
     "conveyor.shop.order.cancelled.v1": [release_for_cancelled_order],
     "conveyor.shipping.shipment.dispatched.v1": [consume_for_dispatched_shipment],
 }
-BATCH_HANDLERS = {"conveyor.shop.order.placed.v1": reserve_for_orders}
+BATCH_HANDLERS = {
+    "conveyor.shop.order.placed.v1": reserve_for_orders,
+    "conveyor.shipping.shipment.dispatched.v1": consume_for_dispatched_shipments,
+}

@@ -160,17 +160,43 @@ def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Env
 
 def consume_reservation(order_id: str, caused_by: Envelope | None = None) -> bool:
     """The goods left the warehouse: the reserved units leave the stock."""
+    return consume_reservations([(order_id, caused_by)])[0]
+
+
+def consume_reservations(dispatches: list[tuple[str, Envelope | None]]) -> list[bool]:
+    """`consume_reservation` for many orders: one read of their reservations, one write per SKU."""
     with transaction.atomic(using=DB):
-        lines = _settle(order_id, Reservation.Status.CONSUMED)
-        if lines is None:
-            log.warning("dispatch of order %s found no active reservation; stock unchanged", order_id)
-            return False
-        for line in lines:
-            StockItem.objects.using(DB).filter(sku=line.sku).update(
-                reserved=F("reserved") - line.quantity, on_hand=F("on_hand") - line.quantity
+        ids = [str(order_id) for order_id, _ in dispatches]
+        active = {
+            str(i)
+            for i in Reservation.objects.using(DB)
+            .select_for_update()
+            .filter(order_id__in=ids, status=Reservation.Status.ACTIVE)
+            .values_list("order_id", flat=True)
+        }
+        lines: dict[str, list[ReservationLine]] = {}
+        for line in ReservationLine.objects.using(DB).filter(reservation_id__in=active).order_by("sku"):
+            lines.setdefault(str(line.reservation_id), []).append(line)
+        outcomes, consumed, leaving = [], [], {}
+        for order_id, caused_by in dispatches:
+            if str(order_id) not in active:
+                log.warning("dispatch of order %s found no active reservation; stock unchanged", order_id)
+                outcomes.append(False)
+                continue
+            active.discard(str(order_id))  # the same dispatch twice in one batch consumes once
+            consumed.append(str(order_id))
+            for line in lines.get(str(order_id), []):
+                leaving[line.sku] = leaving.get(line.sku, 0) + line.quantity
+            _announce([line.sku for line in lines.get(str(order_id), [])], caused_by)
+            outcomes.append(True)
+        Reservation.objects.using(DB).filter(order_id__in=consumed).update(
+            status=Reservation.Status.CONSUMED, updated_at=timezone.now()
+        )
+        for sku, quantity in sorted(leaving.items()):
+            StockItem.objects.using(DB).filter(sku=sku).update(
+                reserved=F("reserved") - quantity, on_hand=F("on_hand") - quantity
             )
-        _announce([ln.sku for ln in lines], caused_by)
-        return True
+        return outcomes
 
 
 def restock(sku: str, quantity: int) -> StockItem:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
+from eventbus.rows import update_rows
 
 from .events import ShipmentDelivered, ShipmentDispatched, ShipmentPacked
 from .models import Shipment
@@ -67,9 +68,10 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
             shipment.updated_at = now
             touched.append(shipment)
         Shipment.objects.using(DB).bulk_create([s for o, s in shipments.items() if o not in existing])
-        Shipment.objects.using(DB).bulk_update(
+        update_rows(
             [shipments[o] for o in existing],
             ["name", "address", "address_known", "stock_reserved", "status", "last_event_id", "updated_at"],
+            using=DB,
         )
         return touched
 

@@ -47,8 +47,11 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         pass  # the client only listens
 
-    async def order_update(self, message):
-        await self.send_json({"type": "order", "order": message["order"]})
+    async def order_changed(self, message):
+        """The order moved (shop/live.py): send its state as of now, read here rather than by the writer."""
+        snapshot = await database_sync_to_async(selectors.orders_as_dicts)([message["order_id"]])
+        if snapshot:
+            await self.send_json({"type": "order", "order": snapshot[0]})
 
     @database_sync_to_async
     def _allowed(self, order_id, token: str | None) -> bool:

@@ -1,8 +1,10 @@
 """Live pushes to browsers over the channel layer: an order's page and the storefront's availability.
 
-A push is sent only after the write commits (`on_commit`), carries the fresh state (never a diff, so a
-duplicate or a late frame is harmless) and can never break the caller: with Redis away, the write stands
-and the push is logged and dropped. The browser asks for a fresh snapshot whenever it reconnects.
+A push is sent only after the write commits (`on_commit`) and can never break the caller: with Redis away,
+the write stands and the push is logged and dropped. An order's push names the order only; each socket
+that follows it reads the fresh state itself (`OrderConsumer.order_changed`), so a consumer's batch reads
+nothing for the many orders nobody watches, and a frame is always a snapshot (never a diff), so a
+duplicate or a late one is harmless. The browser asks for a fresh snapshot whenever it reconnects.
 """
 
 from __future__ import annotations
@@ -65,19 +67,13 @@ def _flush() -> None:
     if not order_ids and not stock:
         return  # nothing left: what was announced went out with an earlier commit
     try:
-        messages = _order_messages(order_ids)
+        messages = [(order_group(o), {"type": "order.changed", "order_id": o}) for o in sorted(order_ids)]
         if stock:
             changes = [{"sku": sku, "available": n} for sku, n in sorted(stock.items())]
             messages.append((STOCK_GROUP, {"type": "stock.update", "products": changes}))
         _send(messages)
     except Exception as exc:  # Redis away, layer misconfigured...: the committed write must stand
         log.warning("live push of %s order(s) and %s stock change(s) failed: %r", len(order_ids), len(stock), exc)
-
-
-def _order_messages(order_ids: set[str]) -> list[tuple[str, dict]]:
-    from .selectors import orders_as_dicts  # late: selectors import the models, live is imported by services
-
-    return [(order_group(o["id"]), {"type": "order.update", "order": o}) for o in orders_as_dicts(order_ids)]
 
 
 pusher = BackgroundPusher("shop-live")

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
+from eventbus.rows import update_rows
 
 from . import live
 from .events import OrderCancelled, OrderPlaced
@@ -177,7 +178,7 @@ def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
             outcomes.append(True)
         if moved:
             OrderHistory.objects.using(DB).bulk_create(history)
-            Order.objects.using(DB).bulk_update(moved.values(), ["status", "rejection", "updated_at"])
+            update_rows(moved.values(), ["status", "rejection", "updated_at"], using=DB)
             for order_id in moved:
                 live.announce_order(order_id)  # after commit; a push failure never undoes the move
         return outcomes

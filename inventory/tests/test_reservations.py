@@ -64,3 +64,27 @@ def test_rejection_reasons_count_what_earlier_orders_of_the_batch_took(stock):
     )
     row = OutboxMessage.objects.using("inventory").get(event_type__endswith="rejected.v1")
     assert b'"available":1' in bytes(row.value).replace(b" ", b"")
+
+
+def _consumed_state():
+    stock = sorted(StockItem.objects.using("inventory").values_list("sku", "on_hand", "reserved"))
+    statuses = sorted((str(r.order_id), r.status) for r in Reservation.objects.using("inventory").all())
+    return stock, statuses
+
+
+def test_many_dispatches_at_once_consume_as_one_at_a_time(stock):
+    orders = _orders()
+    a, b, _, _, d = (order_id for order_id, _, _ in orders)
+    services.reserve_stock_for_orders(orders)
+    services.release_reservation(d)
+    dispatches = [(a, None), (b, None), (a, None), (d, None)]  # b never held stock, a twice, d released
+
+    assert services.consume_reservations(dispatches) == [True, False, False, False]
+    together = _consumed_state()
+    assert together[0] == [("CAP", 4, 0), ("MUG", 1, 0)]
+
+    Reservation.objects.using("inventory").filter(order_id=a).update(status=Reservation.Status.ACTIVE)
+    StockItem.objects.using("inventory").filter(sku="CAP").update(on_hand=5, reserved=1)
+    StockItem.objects.using("inventory").filter(sku="MUG").update(on_hand=3, reserved=2)
+    assert [services.consume_reservation(order_id) for order_id, _ in dispatches] == [True, False, False, False]
+    assert _consumed_state() == together

@@ -208,8 +208,8 @@ def test_one_commit_makes_one_push_with_every_change(place, monkeypatch, django_
             services.update_availability("MUG-001", 7)
     assert len(sent) == 1
     groups = dict(sent[0])
-    assert groups[live.order_group(first.order.id)]["order"]["status"] == "reserved"
-    assert groups[live.order_group(second.order.id)]["order"]["status"] == "rejected"
+    assert groups[live.order_group(first.order.id)] == {"type": "order.changed", "order_id": str(first.order.id)}
+    assert groups[live.order_group(second.order.id)]["order_id"] == str(second.order.id)
     assert groups["stock"]["products"] == [{"sku": "MUG-001", "available": 7}]
 
 

@@ -1,0 +1,41 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from eventbus.rows import update_rows
+from shop.models import Order
+
+DB = "shop"
+
+
+def _order(email: str) -> Order:
+    return Order.objects.using(DB).create(email=email, name="Ada", address="1 Loop Rd", total="12.00")
+
+
+@pytest.mark.django_db(databases=[DB])
+def test_update_rows_writes_the_named_fields_of_each_row_and_nothing_else():
+    first, second, untouched = _order("a@example.com"), _order("b@example.com"), _order("c@example.com")
+    created_at = first.created_at
+    stale = timezone.now() - timedelta(hours=1)
+    Order.objects.using(DB).filter(pk=first.pk).update(updated_at=stale)
+    first.status, first.rejection = "rejected", [{"sku": "MUG-001", "reason": "insufficient-stock"}]
+    second.status = "reserved"
+    first.email = "changed-but-not-named@example.com"
+
+    update_rows([first, second], ["status", "rejection", "updated_at"], using=DB)
+
+    rows = {o.pk: o for o in Order.objects.using(DB).all()}
+    assert rows[first.pk].status == "rejected"
+    assert rows[first.pk].rejection == [{"sku": "MUG-001", "reason": "insufficient-stock"}]
+    assert rows[first.pk].email == "a@example.com"
+    assert rows[first.pk].created_at == created_at
+    assert rows[first.pk].updated_at > stale  # auto_now, as save() does
+    assert rows[second.pk].status == "reserved"
+    assert rows[untouched.pk].status == untouched.status
+
+
+@pytest.mark.django_db(databases=[DB])
+def test_update_rows_of_nothing_writes_nothing():
+    update_rows([], ["status"], using=DB)
+    assert not Order.objects.using(DB).exists()
