@@ -16,6 +16,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 
 from . import envelope
 from .envelope import Envelope, Poison
+from .rows import insert_rows, present_values
 from .service import Service
 
 log = logging.getLogger("eventbus")
@@ -94,12 +95,7 @@ class Dispatcher:
                 svc.batch_started()
             batch = _Batch(
                 seen=(
-                    {
-                        str(i)
-                        for i in svc.inbox.objects.using(svc.database)
-                        .filter(group=svc.group, event_id__in=ids)
-                        .values_list("event_id", flat=True)
-                    }
+                    present_values(svc.inbox, "event_id", ids, using=svc.database, group=svc.group)
                     if svc.inbox is not None
                     else set()
                 ),
@@ -130,8 +126,7 @@ class Dispatcher:
                 else:
                     self._apply_one(record, item, batch)
             self._apply_run(run_handler, run, batch)
-            if batch.inbox_rows:
-                svc.inbox.objects.using(svc.database).bulk_create(batch.inbox_rows)
+            insert_rows(batch.inbox_rows, using=svc.database)
             if svc.before_commit:
                 svc.before_commit()
         return result

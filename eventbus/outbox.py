@@ -9,6 +9,7 @@ from django.db import connections, transaction
 from . import envelope
 from .envelope import Envelope
 from .events import Event
+from .rows import insert_rows
 from .service import service
 
 _wakers: dict[str, threading.Event] = {}
@@ -41,7 +42,7 @@ def publish(
         correlation_id=correlation_id or (caused_by.correlation_id if caused_by else None),
         causation_id=caused_by.id if caused_by else causation_id,
     )
-    owner.outbox.objects.using(owner.database).create(
+    row = owner.outbox(
         event_id=message.headers["ce_id"],
         event_type=event.TYPE,
         topic=message.topic,
@@ -49,6 +50,7 @@ def publish(
         headers=message.headers,
         value=message.value,
     )
+    insert_rows([row], using=owner.database)
     _wake_after_commit(owner.name, owner.database)
     return Envelope(
         id=message.headers["ce_id"],

@@ -1,9 +1,10 @@
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from eventbus.rows import update_rows
+from eventbus.rows import insert_rows, present_values, update_rows
 from shop.models import Order
 
 DB = "shop"
@@ -39,3 +40,23 @@ def test_update_rows_writes_the_named_fields_of_each_row_and_nothing_else():
 def test_update_rows_of_nothing_writes_nothing():
     update_rows([], ["status"], using=DB)
     assert not Order.objects.using(DB).exists()
+
+
+@pytest.mark.django_db(databases=["inventory"])
+def test_insert_rows_applies_defaults_and_present_values_finds_them_by_group():
+    from inventory.models import InboxMessage
+
+    mine, theirs, unknown = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    insert_rows(
+        [
+            InboxMessage(event_id=mine, group="inventory", event_type="t"),
+            InboxMessage(event_id=theirs, group="another", event_type="t"),
+        ],
+        using="inventory",
+    )
+
+    stored = InboxMessage.objects.using("inventory").get(event_id=mine)
+    assert stored.handled_at is not None  # auto_now_add, as in save()
+    candidates = [str(mine), str(theirs), str(unknown)]
+    assert present_values(InboxMessage, "event_id", candidates, using="inventory", group="inventory") == {str(mine)}
+    assert present_values(InboxMessage, "event_id", [], using="inventory", group="inventory") == set()
