@@ -84,13 +84,31 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.1, rais
 # ---------------------------------------------------------------- /proc
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds; 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def cpu_seconds(pid: int, descendants: bool = False) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 when it is gone. With `descendants`,
+    its live child processes' too (a prefork Celery worker's pool)."""
+    total = 0.0
+    for each in process_tree(pid) if descendants else [pid]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants."""
+    found, todo = [], [pid]
+    while todo:
+        each = todo.pop()
+        found.append(each)
+        try:
+            for task in Path(f"/proc/{each}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def status_kb(pid: int, key: str) -> int | None:
@@ -167,13 +185,15 @@ class Procs:
         return out
 
     def cpu(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+        # Every child's pool processes count with it; the bench's own children are the other entries.
+        return {name: cpu_seconds(pid, descendants=name != "bench") for name, pid in self.pids().items()}
 
     def remember_peaks(self) -> None:
+        """The peak RSS of each entry's largest process (a Celery worker's pool processes included)."""
         for name, pid in self.pids().items():
-            peak = peak_rss_mb(pid)
-            if peak is not None:
-                self.peaks[name] = max(peak, self.peaks.get(name) or 0)
+            peaks = [p for p in map(peak_rss_mb, process_tree(pid) if name != "bench" else [pid]) if p is not None]
+            if peaks:
+                self.peaks[name] = max(*peaks, self.peaks.get(name) or 0)
 
     def stop(self, name: str, timeout: float = 20) -> int | None:
         process = self.running.pop(name, None)

@@ -1,4 +1,5 @@
-"""Per-event CPU of the consumer hop without Kafka: where inventory's 'order placed' hop spends its time.
+"""Per-event CPU of the consumer hop without Kafka: where inventory's 'order placed' hop spends its time,
+and what one batch costs when a consumer handles a few events at a time.
 
 Runs the real Dispatcher of the inventory service on batches of enveloped OrderPlaced records, against
 fresh copies of a migrated SQLite database, and times the parts one by one:
@@ -170,6 +171,18 @@ def main() -> None:
     svc.batch_handlers = real_batch
     recs = fresh()
     timed("dispatcher, real batch handler (reserve_stock_for_orders)", n, lambda: run(Dispatcher(svc), recs))
+    # In the saga a consumer keeps up with a trickle, so it handles a few events per batch, and what a
+    # batch costs whatever its size (transaction, inbox lookup, StockChanged) is paid by each of them.
+    for size in (1, 3, 10):
+        recs, dispatcher, count = fresh(), Dispatcher(svc), min(n, 600)
+        per = timed(
+            f"dispatcher, batches of {size} events",
+            count,
+            lambda recs=recs, dispatcher=dispatcher, size=size, count=count: [
+                dispatcher.handle(recs[i : i + size]) for i in range(0, count, size)
+            ],
+        )
+        print(f"{'  => per batch':<58} {per * size * 1000:8.0f} µs/batch")
     if os.environ["DJANGO_DEBUG"] == "1":
         connections["inventory"].queries_log.clear()
         recs = fresh()

@@ -482,9 +482,7 @@ class Bench:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-                "-P",
-                "threads",
-            ],
+            ],  # the Procfile's worker: prefork, two pool processes
         )
         self.wait_groups(dict.fromkeys((self.prefix + g for g in GROUPS.values()), 1), watch=list(GROUPS))
 

@@ -17,7 +17,7 @@ class RestockForm(forms.Form):
 class StockItemAdmin(admin.ModelAdmin):
     list_display = ("sku", "on_hand", "reserved", "available", "updated_at")
     search_fields = ("sku",)
-    readonly_fields = ("on_hand", "reserved", "updated_at")
+    readonly_fields = ("on_hand", "reserved", "announce_pending", "updated_at")
     actions = ("restock",)
 
     def has_change_permission(self, request, obj=None):

@@ -8,6 +8,8 @@ class StockItem(models.Model):
     sku = models.CharField(max_length=64, primary_key=True)
     on_hand = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
+    # Changed by a consumer batch and not yet announced in a StockChanged (services.announce_batched_stock).
+    announce_pending = models.BooleanField(default=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,7 +2,7 @@ from eventbus.service import Service
 
 from .handlers import BATCH_HANDLERS, HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
-from .services import announce_batched_stock, begin_stock_batch
+from .services import announce_batched_stock, announce_pending_stock, begin_stock_batch
 
 SERVICE = Service(
     name="inventory",
@@ -14,4 +14,5 @@ SERVICE = Service(
     batch_handlers=BATCH_HANDLERS,
     batch_started=begin_stock_batch,
     before_commit=announce_batched_stock,
+    on_idle=announce_pending_stock,
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -28,20 +29,62 @@ def _merge(lines: list[dict]) -> dict[str, int]:
     return dict(sorted(wanted.items()))  # a fixed order keeps two reservations from deadlocking
 
 
+# Inside a consumer batch, stock announcements are coalesced in time: each SKU's StockChanged goes out at
+# most every STOCK_ANNOUNCE_SECONDS, from whichever batch (or idle moment) comes after that. The event carries
+# absolute figures, so the latest one per SKU says everything a reader needs (Kafka Streams' record cache
+# does the same per commit interval). Per batch, as before, the number of StockChanged grew with the number
+# of batches: a faster consumer made smaller batches and so more events for everyone downstream. Until it is
+# announced, a SKU is marked in the database, so a crash delays the announcement and never loses it.
+STOCK_ANNOUNCE_SECONDS = 0.25
+
 _batch = threading.local()
+_last_causes: dict[str, Envelope | None] = {}  # the event that last touched each marked SKU (best effort)
+_announced_at = 0.0
+_maybe_pending = True  # a process that stopped before announcing may have left marks
 
 
 def begin_stock_batch() -> None:
-    """Inside a consumer batch, stock announcements wait for the batch's end (one per SKU, not per order)."""
+    """Inside a consumer batch, stock announcements wait for the batch's end (and then for their turn)."""
     _batch.touched = {}
 
 
 def announce_batched_stock() -> None:
-    """Publish one StockChanged per SKU the batch touched. Its figures are absolute, so one per SKU says
-    everything a reader needs, whatever happened in between (and whatever savepoints rolled back)."""
+    """Mark the SKUs this batch touched; when an announcement is due, announce every marked SKU."""
+    global _maybe_pending
     touched, _batch.touched = getattr(_batch, "touched", None), None
     if touched:
-        _publish_stock(touched)
+        _last_causes.update(touched)
+        _maybe_pending = True
+        if not _announcement_due():
+            StockItem.objects.using(DB).filter(sku__in=list(touched)).update(announce_pending=True)
+            return
+    if _maybe_pending and _announcement_due():
+        _announce_marked(extra=list(touched or ()))
+
+
+def announce_pending_stock() -> None:
+    """Between polls: announce what earlier batches marked, once due (the end of a burst waits no longer)."""
+    if _maybe_pending and _announcement_due():
+        try:
+            with transaction.atomic(using=DB):
+                _announce_marked()
+        except DatabaseError as exc:  # the marks stay; the next batch or idle moment tries again
+            log.warning("stock changes not announced yet (database unavailable: %s); retrying", exc)
+
+
+def _announcement_due() -> bool:
+    return time.monotonic() - _announced_at >= STOCK_ANNOUNCE_SECONDS
+
+
+def _announce_marked(extra: list[str] = ()) -> None:
+    global _announced_at, _maybe_pending
+    marked = list(StockItem.objects.using(DB).filter(announce_pending=True).values_list("sku", flat=True))
+    skus = sorted({*marked, *extra})
+    if skus:
+        _publish_stock({sku: _last_causes.pop(sku, None) for sku in skus})
+    if marked:
+        StockItem.objects.using(DB).filter(sku__in=marked).update(announce_pending=False)
+    _announced_at, _maybe_pending = time.monotonic(), False
 
 
 def _announce(skus, caused_by: Envelope | None) -> None:

@@ -77,6 +77,7 @@ def _flush() -> None:
 
 
 pusher = BackgroundPusher("shop-live")
+PUSH_CONCURRENCY = 16
 
 
 def _send(messages: list[tuple[str, dict]]) -> None:
@@ -87,6 +88,9 @@ def _send(messages: list[tuple[str, dict]]) -> None:
         return
 
     async def send_all() -> None:
-        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+        # A few at a time: a big batch moves hundreds of orders, and Redis's pool holds 100 connections.
+        for start in range(0, len(messages), PUSH_CONCURRENCY):
+            chunk = messages[start : start + PUSH_CONCURRENCY]
+            await asyncio.gather(*(layer.group_send(group, message) for group, message in chunk))
 
     pusher.submit(send_all)  # from the pusher's own loop: the committed write never waits for Redis

@@ -255,3 +255,12 @@ def test_a_failed_push_never_breaks_the_write(place, redis_down, caplog, django_
         assert live.pusher.wait_idle(30), "the pushes never finished"
     assert cancelled.status == "cancelled"
     assert "shop-live: a push to the channel layer failed" in caplog.text
+
+
+def test_a_flush_of_hundreds_of_orders_is_sent_without_exhausting_redis_connections(layer, caplog):
+    """More pushes than the Redis pool's 100 connections: sent a few at a time, none refused."""
+    orders = [str(uuid.uuid4()) for _ in range(250)]
+    with caplog.at_level(logging.WARNING, logger="eventbus.push"):
+        live._send([(live.order_group(o), {"type": "order.changed", "order_id": o}) for o in orders])
+        assert live.pusher.wait_idle(30), "the pushes never finished"
+    assert "failed" not in caplog.text
