@@ -9,7 +9,7 @@ class StockItem(models.Model):
     on_hand = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
     # Changed by a consumer batch and not yet announced in a StockChanged (services.announce_batched_stock).
-    announce_pending = models.BooleanField(default=False, db_index=True)
+    announce_pending = models.BooleanField(default=False, db_default=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
