@@ -482,7 +482,9 @@ class Bench:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-            ],  # the Procfile's worker: prefork, two pool processes
+                "-P",
+                "threads",
+            ],  # the Procfile's worker
         )
         self.wait_groups(dict.fromkeys((self.prefix + g for g in GROUPS.values()), 1), watch=list(GROUPS))
 
