@@ -57,7 +57,7 @@ BIG_STOCK = 1_000_000_000
 
 SIZES = {
     #            raw   bare  inv  http_s  warm  burst  low_s  half_s  ws_orders
-    "full": dict(raw=30000, hop=4000, http_s=10, warm=30, burst=2000, low_s=20, half_s=30, ws=600),
+    "full": dict(raw=30000, hop=12000, http_s=10, warm=30, burst=2000, low_s=20, half_s=30, ws=600),
     "quick": dict(raw=5000, hop=800, http_s=4, warm=10, burst=200, low_s=5, half_s=8, ws=120),
 }
 
