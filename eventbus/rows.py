@@ -5,7 +5,7 @@ and resolves every `filter()`, `create()` and `bulk_update()` afresh (about 0.1 
 `CASE WHEN` per field and row costs 13.6 ms for 20 of the dashboard's order cards). These helpers keep the
 ORM's field conversions (`pre_save`, `get_db_prep_save`, so `auto_now` and JSON and UUID fields behave as
 in `save()`) and skip the query compiler. Only identifiers from a model's own metadata are formatted into
-the SQL; every value is a parameter. Figures: docs/performance.md, change 9.
+the SQL; every value is a parameter. Figures: docs/performance.md, changes 9 and 14.
 """
 
 from __future__ import annotations

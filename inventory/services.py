@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
@@ -59,7 +60,7 @@ def announce_batched_stock() -> None:
             StockItem.objects.using(DB).filter(sku__in=list(touched)).update(announce_pending=True)
             return
     if _maybe_pending and _announcement_due():
-        _announce_marked(extra=list(touched or ()))
+        _announce_marked(extra=touched or ())
 
 
 def announce_pending_stock() -> None:
@@ -76,9 +77,12 @@ def _announcement_due() -> bool:
     return time.monotonic() - _announced_at >= STOCK_ANNOUNCE_SECONDS
 
 
-def _announce_marked(extra: list[str] = ()) -> None:
+def _announce_marked(extra: Iterable[str] = ()) -> None:
     global _announced_at, _maybe_pending
-    marked = list(StockItem.objects.using(DB).filter(announce_pending=True).values_list("sku", flat=True))
+    # Locked, so that on PostgreSQL a change committed meanwhile cannot lose its mark to this announcement.
+    marked = list(
+        StockItem.objects.using(DB).select_for_update().filter(announce_pending=True).values_list("sku", flat=True)
+    )
     skus = sorted({*marked, *extra})
     if skus:
         _publish_stock({sku: _last_causes.pop(sku, None) for sku in skus})
