@@ -55,7 +55,7 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
         shipments = {
             str(s.order_id): s for s in Shipment.objects.using(DB).select_for_update().filter(order_id__in=ids)
         }
-        existing, now, touched = set(shipments), timezone.now(), []
+        existing, touched = set(shipments), []
         for fact in facts:
             shipment = shipments.setdefault(str(fact.order_id), Shipment(order_id=fact.order_id))
             if fact.address is not None:
@@ -65,8 +65,7 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
                 shipment.status = S.READY
                 shipment.last_event_id = fact.caused_by.id if fact.caused_by else ""
                 _schedule(str(shipment.order_id), S.READY)
-            shipment.updated_at = now
-            touched.append(shipment)
+            touched.append(shipment)  # updated_at is auto_now: bulk_create and update_rows set it
         Shipment.objects.using(DB).bulk_create([s for o, s in shipments.items() if o not in existing])
         update_rows(
             [shipments[o] for o in existing],

@@ -173,7 +173,7 @@ def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
             if step.rejection is not None:
                 order.rejection = step.rejection
             history += [OrderHistory(order=order, status=s, at=now, event_id=step.event.id) for s in stages]
-            order.status, order.updated_at = stages[-1], now
+            order.status = stages[-1]  # updated_at is auto_now: update_rows sets it
             moved[order.pk] = order
             outcomes.append(True)
         if moved:
