@@ -11,6 +11,7 @@ the SQL; every value is a parameter. Figures: docs/performance.md, changes 9 and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from django.db import connections
 from django.db.models import Field, Model
@@ -67,8 +68,9 @@ def present_values(model: type[Model], field_name: str, candidates: list, *, usi
         return {str(field.to_python(value)) for (value,) in cursor.fetchall()}
 
 
-def _insert_fields(model: type[Model]) -> list[Field]:
-    return [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, AutoFieldMixin))]
+@cache
+def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
+    return tuple(f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, AutoFieldMixin)))
 
 
 _statements: dict[tuple, str] = {}
