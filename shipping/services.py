@@ -26,10 +26,12 @@ NEXT = {
 }
 
 
-def _schedule(order_id: str, status: str) -> None:
-    from .tasks import schedule_step
+def _schedule(steps: list[tuple[str, str]]) -> None:
+    """After commit, the steps of a whole batch go to the courier as one task (see tasks.schedule_steps)."""
+    from .tasks import schedule_steps
 
-    transaction.on_commit(lambda: schedule_step(order_id, status), using=DB)
+    if steps:
+        transaction.on_commit(lambda: schedule_steps(steps), using=DB)
 
 
 def _locked(order_id: str) -> Shipment:
@@ -55,7 +57,7 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
         shipments = {
             str(s.order_id): s for s in Shipment.objects.using(DB).select_for_update().filter(order_id__in=ids)
         }
-        existing, touched = set(shipments), []
+        existing, touched, ready = set(shipments), [], []
         for fact in facts:
             shipment = shipments.setdefault(str(fact.order_id), Shipment(order_id=fact.order_id))
             if fact.address is not None:
@@ -64,7 +66,7 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
             if shipment.status == S.WAITING and shipment.address_known and shipment.stock_reserved:
                 shipment.status = S.READY
                 shipment.last_event_id = fact.caused_by.id if fact.caused_by else ""
-                _schedule(str(shipment.order_id), S.READY)
+                ready.append((str(shipment.order_id), S.READY))
             touched.append(shipment)  # updated_at is auto_now: bulk_create and update_rows set it
         Shipment.objects.using(DB).bulk_create([s for o, s in shipments.items() if o not in existing])
         update_rows(
@@ -72,6 +74,7 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
             ["name", "address", "address_known", "stock_reserved", "status", "last_event_id", "updated_at"],
             using=DB,
         )
+        _schedule(ready)
         return touched
 
 
@@ -88,35 +91,49 @@ def cancel_shipment(order_id: str) -> bool:
 
 
 def advance_shipment(order_id: str, expected: str) -> str | None:
-    """Take the next courier step if the shipment is still at `expected`; return the new status.
+    """Take the next courier step if the shipment is still at `expected`; return the new status."""
+    return advance_shipments([(order_id, expected)]).get(str(order_id))
 
-    Idempotent: a duplicate or late task finds the shipment elsewhere and does nothing.
+
+def advance_shipments(steps: list[tuple[str, str]]) -> dict[str, str]:
+    """Take the next courier step of each shipment that is still at its expected status, in one
+    transaction; return {order_id: new status} for those that moved. The next steps of the whole lot
+    are scheduled together after commit.
+
+    Idempotent: a duplicate or late step finds its shipment elsewhere and does nothing.
     """
+    expected: dict[str, set[str]] = {}
+    for order_id, status in steps:
+        expected.setdefault(str(order_id), set()).add(status)
+    moved: dict[str, str] = {}
     with transaction.atomic(using=DB):
-        shipment = Shipment.objects.using(DB).select_for_update().filter(order_id=order_id).first()
-        if shipment is None or shipment.status != expected or expected not in NEXT:
-            return None
-        status, event = NEXT[expected]
-        sent = publish(
-            event(str(shipment.order_id), str(shipment.shipment_id)),
-            correlation_id=str(shipment.order_id),
-            causation_id=shipment.last_event_id or None,
-        )
-        shipment.status, shipment.last_event_id = status, sent.id
-        shipment.save(using=DB)
-        if status in NEXT:
-            _schedule(order_id, status)
-        return status
+        # One order of locks for every batch, so two batches that share a shipment cannot deadlock.
+        rows = Shipment.objects.using(DB).select_for_update().filter(order_id__in=list(expected)).order_by("order_id")
+        changed = []
+        for shipment in rows:
+            order_id = str(shipment.order_id)
+            if shipment.status not in expected[order_id] or shipment.status not in NEXT:
+                continue
+            status, event = NEXT[shipment.status]
+            sent = publish(
+                event(order_id, str(shipment.shipment_id)),
+                correlation_id=order_id,
+                causation_id=shipment.last_event_id or None,
+            )
+            shipment.status, shipment.last_event_id = status, sent.id
+            changed.append(shipment)
+            moved[order_id] = status
+        update_rows(changed, ["status", "last_event_id", "updated_at"], using=DB)
+        _schedule([(order_id, status) for order_id, status in moved.items() if status in NEXT])
+    return moved
 
 
 def reschedule_stalled(older_than: timedelta) -> int:
     """The sweep: a step whose task was lost (Redis down when it was scheduled) is scheduled again."""
-    from .tasks import schedule_step
+    from .tasks import schedule_steps
 
     cutoff = timezone.now() - older_than
     stalled = Shipment.objects.using(DB).filter(status__in=list(NEXT), updated_at__lt=cutoff)
-    count = 0
-    for order_id, status in stalled.values_list("order_id", "status")[:500]:
-        schedule_step(str(order_id), status)
-        count += 1
-    return count
+    steps = [(str(order_id), status) for order_id, status in stalled.values_list("order_id", "status")[:500]]
+    schedule_steps(steps)
+    return len(steps)

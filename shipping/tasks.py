@@ -9,11 +9,40 @@ from django.conf import settings
 log = logging.getLogger("shipping")
 
 
+STEPS_PER_TASK = 100  # bounds one task's transaction
+
+
+def schedule_steps(steps: list[tuple[str, str]]) -> None:
+    """One task for many steps: a batch of shipments travels together, and Celery's cost per task (message,
+    ack, transaction, relay wake-up) is paid once for the lot instead of once per shipment."""
+    for start in range(0, len(steps), STEPS_PER_TASK):
+        chunk = [list(step) for step in steps[start : start + STEPS_PER_TASK]]
+        try:
+            advance_many.apply_async((chunk,), countdown=settings.SHIPPING_STEP_SECONDS or None)
+        except Exception as exc:  # Redis away: the sweep reschedules them later
+            log.warning("could not schedule %d courier steps (%s); the sweep will retry", len(chunk), exc)
+
+
 def schedule_step(order_id: str, status: str) -> None:
     try:
         advance.apply_async((order_id, status), countdown=settings.SHIPPING_STEP_SECONDS or None)
     except Exception as exc:  # Redis away: the sweep reschedules it later
         log.warning("could not schedule the next step of order %s (%s); the sweep will retry", order_id, exc)
+
+
+@shared_task(name="shipping.advance_many", acks_late=True)
+def advance_many(steps: list[list[str]]) -> int:
+    """The courier steps of a batch, in one transaction. If the batch fails, each step goes on as a task of its
+    own with its own retries, so one shipment that keeps failing holds up no other."""
+    from .services import advance_shipments
+
+    try:
+        return len(advance_shipments([(order_id, status) for order_id, status in steps]))
+    except Exception:
+        log.warning("%d courier steps failed together; each goes on alone", len(steps), exc_info=True)
+        for order_id, status in steps:
+            schedule_step(order_id, status)
+        return 0
 
 
 @shared_task(name="shipping.advance", acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=10)
