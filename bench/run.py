@@ -53,11 +53,12 @@ from bench.common import (
 ALIASES = ("default", "shop", "inventory", "shipping", "dashboard")
 # Consumer groups as named without the topic prefix (the event bus prefixes them like the topics).
 GROUPS = {s: f"conveyor.{s}" for s in ("shop", "inventory", "shipping", "dashboard")}
+SAGA_PROCESSES = {*GROUPS, "celery", "web", "kafka", "redis", "bench"}  # whose CPU a saga order costs
 BIG_STOCK = 1_000_000_000
 
 SIZES = {
     #            raw   bare  inv  http_s  warm  burst  low_s  half_s  ws_orders
-    "full": dict(raw=30000, hop=12000, http_s=10, warm=30, burst=2000, low_s=20, half_s=30, ws=600),
+    "full": dict(raw=30000, hop=12000, http_s=10, warm=30, burst=4000, low_s=20, half_s=30, ws=1500),
     "quick": dict(raw=5000, hop=800, http_s=4, warm=10, burst=200, low_s=5, half_s=8, ws=120),
 }
 
@@ -589,8 +590,7 @@ class Bench:
         )
         seconds = (last - first).total_seconds()
         box = self.outbox_stats(since)
-        saga = {*GROUPS, "celery", "web", "kafka", "redis", "bench"}
-        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in saga}
+        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in SAGA_PROCESSES}
         orders_per_s = count / seconds
         self.result["saga_orders_per_s"] = round(orders_per_s, 1)
         self.result["saga_events_per_s"] = round(box["events"] / seconds, 1)
@@ -629,14 +629,21 @@ class Bench:
         count = max(10, int(rate * seconds))
         say(f"  latency at {rate:.1f} orders/s ({name}): {count} orders ...")
         since = timezone.now()
+        cpu0, t0 = self.procs.cpu(), time.monotonic()
         ids = self.place(count, rate, offset)
         self.wait_done(ids, 300)
+        cpu1, elapsed = self.procs.cpu(), time.monotonic() - t0
         lat, statuses = self.latencies(ids)
         box = self.outbox_stats(since)
+        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in SAGA_PROCESSES}
         out = {
             "rate": round(rate, 1),
             "orders": count,
             "statuses": statuses,
+            "cpu_ms_per_order": round(sum(cpu.values()), 1),
+            "cpu_ms_per_order_by_process": cpu,
+            # the share of the machine's cores the saga kept busy while it ran
+            "cores_busy": round(sum(cpu.values()) * count / 1000 / elapsed, 2),
             "placed_to_delivered_ms": dist(lat),
             "stages_ms": self.stage_latencies(ids),
             "relay_commit_to_ack_ms": dist(box["commit_to_ack_ms"]),
@@ -645,6 +652,7 @@ class Bench:
         d = out["placed_to_delivered_ms"]
         c2a = out["relay_commit_to_ack_ms"]["p99"]
         say(f"    placed→delivered p50 {d['p50']} p95 {d['p95']} p99 {d['p99']} ms; relay commit→ack p99 {c2a} ms")
+        say(f"    {out['cpu_ms_per_order']} CPU-ms/order, {out['cores_busy']} cores busy")
         say("    per hop p50/p99 ms: " + ", ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in out["stages_ms"].items()))
         return out
 
