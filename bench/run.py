@@ -616,6 +616,8 @@ class Bench:
         self.result["relay_commit_to_ack_p99_ms"] = low["relay_commit_to_ack_ms"]["p99"]
         self.result["relay_commit_to_ack_p50_ms"] = low["relay_commit_to_ack_ms"]["p50"]
         half = self.latency_run(max(1.0, orders_per_s / 2), self.size["half_s"], 300_000, "half")
+        for k, rate in enumerate(self.args.rate):  # extra rates, e.g. an earlier round's half peak
+            self.latency_run(rate, self.size["half_s"], 350_000 + k * 20_000, f"at_{rate:g}")
         self.result["latency_ms"] = {
             "placed_to_delivered": {k: half["placed_to_delivered_ms"][k] for k in ("p50", "p95", "p99")}
             | {"rate": half["rate"]},
@@ -989,6 +991,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Conveyor's benchmark (issue 6, ARCHITECTURE 8)")
     parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run with small counts")
     parser.add_argument("--py-spy", action="store_true", help="record py-spy profiles of the saga's processes")
+    parser.add_argument(
+        "--rate", type=float, action="append", default=[], help="also measure placed→delivered at this orders/s"
+    )
     parser.add_argument("--only", default="", help="comma-separated sections: raw,bare,inventory,http,saga,ws")
     args = parser.parse_args(argv)
     os.chdir(ROOT)

@@ -20,7 +20,7 @@ def schedule_steps(steps: list[tuple[str, str]]) -> None:
         try:
             advance_many.apply_async((chunk,), countdown=settings.SHIPPING_STEP_SECONDS or None)
         except Exception as exc:  # Redis away: the sweep reschedules them later
-            log.warning("could not schedule %d courier steps (%s); the sweep will retry", len(chunk), exc)
+            log.warning("could not schedule the next step of %d shipments (%s); the sweep will retry", len(chunk), exc)
 
 
 def schedule_step(order_id: str, status: str) -> None:
