@@ -236,7 +236,8 @@ class Cluster:
         for node in self.nodes:
             if (node.data_dir / "data" / "meta.properties").exists():
                 continue
-            args = ["format", "-t", cluster_id, "-c", str(node.config_path)]
+            # `--cluster-id=<id>`: an id that starts with "-" (written by an earlier launcher) is still a value
+            args = ["format", f"--cluster-id={cluster_id}", "-c", str(node.config_path)]
             if self.nodes_count == 1:
                 args.insert(1, "--standalone")
             done = subprocess.run(
@@ -345,10 +346,14 @@ class Cluster:
 
 
 def _kafka_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `random-uuid` prints)."""
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `random-uuid` prints). Like
+    Kafka's own `Uuid.randomUuid`, never one that starts with "-", which command lines take for an option."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _die_with_parent() -> None:
