@@ -5,9 +5,9 @@ ports, data under var/bench/run/) and Redis unless KAFKA_BOOTSTRAP_SERVERS / RED
 SQLite databases under var/bench/run/db/, and real processes (`manage.py run_consumer …`, a Celery
 worker, daphne). Prints progress and a table; writes var/bench/latest.json.
 
-    .venv/bin/python bench/run.py            # the whole bench (~10 minutes on 2 cores)
+    .venv/bin/python bench/run.py            # the whole bench (~4 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # a ~2-minute smoke run with small counts
-    .venv/bin/python bench/run.py --py-spy   # also profile the consumers during the saga's peak
+    .venv/bin/python bench/run.py --py-spy   # also profile the consumers at the saga's peak and at 10 orders/s
 
 Sections: 1 raw pipe, 2 bare loop, 6 inventory scale / inbox / duplicates, 5 HTTP, 3 saga, 4 websockets,
 7 memory (in the order they run; numbered as in the issue).
@@ -57,9 +57,9 @@ SAGA_PROCESSES = {*GROUPS, "celery", "web", "kafka", "redis", "bench"}  # whose 
 BIG_STOCK = 1_000_000_000
 
 SIZES = {
-    #            raw   bare  inv  http_s  warm  burst  low_s  half_s  ws_orders
-    "full": dict(raw=30000, hop=12000, http_s=10, warm=30, burst=4000, low_s=20, half_s=30, ws=1500),
-    "quick": dict(raw=5000, hop=800, http_s=4, warm=10, burst=200, low_s=5, half_s=8, ws=120),
+    #            raw   bare  inv  http_s  warm  burst  low_s  half_s  ws_orders  idle_s
+    "full": dict(raw=30000, hop=12000, http_s=10, warm=30, burst=4000, low_s=20, half_s=30, ws=1500, idle_s=10),
+    "quick": dict(raw=5000, hop=800, http_s=4, warm=10, burst=200, low_s=5, half_s=8, ws=120, idle_s=3),
 }
 
 
@@ -561,6 +561,9 @@ class Bench:
 
         warm = self.place(self.size["warm"], 20, 0)
         self.wait_done(warm, 120)
+        idle = self.idle_cpu(self.size["idle_s"])
+        say(f"  idle for {self.size['idle_s']}s: {sum(idle.values()):.2f} cores busy {idle}")
+        self.result["sections"]["saga_idle_cores"] = idle
         count = self.size["burst"]
         say(f"  warm ({len(warm)} orders delivered); peak: placing {count} orders as fast as possible ...")
         spy = self.py_spy({s: self.procs.running[s].pid for s in (*GROUPS, "celery")}) if self.args.py_spy else []
@@ -625,16 +628,27 @@ class Bench:
             | {"rate": low["rate"]},
         }
 
+    def idle_cpu(self, seconds: float) -> dict:
+        """Cores each process keeps busy while no order moves: what the stack costs at rest."""
+        cpu0 = self.procs.cpu()
+        time.sleep(seconds)  # a measurement window, not a wait for a condition
+        cpu1 = self.procs.cpu()
+        return {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) / seconds, 3) for k in cpu1 if k in SAGA_PROCESSES}
+
     def latency_run(self, rate: float, seconds: float, offset: int, name: str) -> dict:
         from django.utils import timezone
 
         count = max(10, int(rate * seconds))
         say(f"  latency at {rate:.1f} orders/s ({name}): {count} orders ...")
         since = timezone.now()
+        spy = []
+        if self.args.py_spy and name == "low":  # where a lone event's batch goes (the peak has its own)
+            spy = self.py_spy({s: self.procs.running[s].pid for s in (*GROUPS, "celery")}, tag="low-")
         cpu0, t0 = self.procs.cpu(), time.monotonic()
         ids = self.place(count, rate, offset)
         self.wait_done(ids, 300)
         cpu1, elapsed = self.procs.cpu(), time.monotonic() - t0
+        self.stop_py_spy(spy)
         lat, statuses = self.latencies(ids)
         box = self.outbox_stats(since)
         cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in SAGA_PROCESSES}
@@ -737,19 +751,16 @@ class Bench:
 
     # ------------------------------------------------------------------ py-spy (opt-in)
 
-    def py_spy(self, pids: dict[str, int]) -> list:
+    def py_spy(self, pids: dict[str, int], tag: str = "") -> list:
         spy = str(Path(PYTHON).parent / "py-spy")
         if not Path(spy).exists():
             say("  py-spy not installed (.venv/bin/pip install py-spy==0.4.3); no profile")
             return []
         started = []
         for svc, pid in pids.items():
-            out = self.run_dir / f"profile-{svc}.txt"
-            started.append(
-                self.procs.start(
-                    f"py-spy-{svc}", [spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", "200", "-s"]
-                )
-            )
+            out = self.run_dir / f"profile-{tag}{svc}.txt"
+            argv = [spy, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "-r", "200", "-s"]
+            started.append(self.procs.start(f"py-spy-{tag}{svc}", argv))
         return started
 
     def stop_py_spy(self, started: list) -> None:
