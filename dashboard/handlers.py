@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from eventbus.envelope import Envelope, Poison
 from eventbus.rows import update_rows
 
 from . import live
-from .models import DeadLetter, EventLog, OrderCard, TypeCounter
+from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
 from .stages import should_move, stage_for
 
 log = logging.getLogger("dashboard")
@@ -193,12 +193,14 @@ def _count(event_type: str, entry: EventLog, dead: bool, by: int = 1) -> None:
 
 
 def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
-    """Each order event moves its order's card (creating it at the first stage event); one read, two writes."""
+    """Each order event moves its order's card (creating it at the first stage event); one read, two writes,
+    and one UPDATE per stage whose count changed."""
     wanted = {order_id_of(event) for _, event in moves} - {""}
     if not wanted:
         return
     cards = {c.order_id: c for c in OrderCard.objects.using(DB).select_for_update().filter(order_id__in=wanted)}
     existing, created = set(cards), {}
+    stage_before = {order_id: card.stage for order_id, card in cards.items()}
     for entry, event in moves:
         order_id, target = order_id_of(event), stage_for(event.type)
         card = cards.get(order_id)
@@ -220,6 +222,29 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
     if created:
         OrderCard.objects.using(DB).bulk_create(created.values())
     update_rows([cards[o] for o in existing], CARD_FIELDS, using=DB)
+    moved: dict[str, int] = {}
+    for order_id, card in cards.items():
+        before = stage_before.get(order_id)
+        if card.stage != before:
+            moved[card.stage] = moved.get(card.stage, 0) + 1
+            if before is not None:
+                moved[before] = moved.get(before, 0) - 1
+    _add_to_stage_counts(moved)
+
+
+def _add_to_stage_counts(moved: dict[str, int]) -> None:
+    """Apply a batch's moves to the stage counts: one prepared UPDATE per stage that changed, in stage
+    order (two consumer copies lock the rows in the same order)."""
+    table = connections[DB].ops.quote_name(StageCount._meta.db_table)
+    sql = f"UPDATE {table} SET orders = orders + %s WHERE stage = %s"  # noqa: S608 (the table name is ours)
+    with connections[DB].cursor() as cursor:
+        for stage, delta in sorted(moved.items()):
+            if not delta:
+                continue
+            cursor.execute(sql, [delta, stage])
+            if cursor.rowcount == 0:  # no row yet for this stage (a new database, a table emptied by hand)
+                StageCount.objects.using(DB).bulk_create([StageCount(stage=stage)], ignore_conflicts=True)
+                cursor.execute(sql, [delta, stage])
 
 
 def _text(raw: bytes) -> str:

@@ -1,9 +1,10 @@
 """The read model: stages derived from events in any order, idempotency, tail, counters, journey."""
 
 import pytest
+from django.db.models import Count
 
 from dashboard import handlers, read_model
-from dashboard.models import STAGES, EventLog, OrderCard, TypeCounter
+from dashboard.models import STAGES, EventLog, OrderCard, StageCount, TypeCounter
 from dashboard.stages import should_move, stage_for
 from eventbus.dispatch import Dispatcher
 from eventbus.service import service
@@ -148,7 +149,13 @@ def _read_model() -> tuple:
     )
     counters = sorted(TypeCounter.objects.using("dashboard").values_list("event_type", "count", "dead_letters"))
     log = list(EventLog.objects.using("dashboard").order_by("seq").values_list("topic", "offset", "event_type"))
-    return cards, counters, log
+    return cards, counters, log, read_model.stage_counts()
+
+
+def counted_cards() -> dict[str, int]:
+    """The stage counts the slow way: a GROUP BY over every card."""
+    rows = OrderCard.objects.using("dashboard").values_list("stage").annotate(n=Count("order_id"))
+    return dict.fromkeys(STAGES, 0) | dict(rows)
 
 
 def test_the_batch_handler_builds_the_same_read_model_as_one_event_at_a_time():
@@ -158,9 +165,27 @@ def test_the_batch_handler_builds_the_same_read_model_as_one_event_at_a_time():
     records.append(records[2])  # a redelivered record inside the batch
     handle(*records)
     batched = _read_model()
-    for model in (EventLog, OrderCard, TypeCounter):
+    for model in (EventLog, OrderCard, TypeCounter, StageCount):
         model.objects.using("dashboard").all().delete()
     for one in records:
         handlers.record_event(Dispatcher(service("dashboard")).decode(one))
     assert _read_model() == batched
     assert len(batched[2]) == len(stages)
+
+
+def test_the_stage_counts_follow_the_cards_as_they_move():
+    orders = [new_order_id() for _ in range(4)]
+    handle(*(record("placed", o) for o in orders))
+    assert read_model.stage_counts() == counted_cards() == dict.fromkeys(STAGES, 0) | {"placed": 4}
+    handle(
+        record("reserved", orders[0], seconds=1),
+        record("packed", orders[0], seconds=2),
+        record("rejected", orders[1], seconds=1),
+        record("placed", orders[2]),  # redelivered: moves nothing
+        record("reserved", orders[3], seconds=1),
+        record("cancelled", orders[3], seconds=2),
+        record("placed", orders[3]),  # late: never moves a card back
+    )
+    handle(record("dispatched", new_order_id(), seconds=5))  # an order first seen mid-way
+    expected = dict.fromkeys(STAGES, 0) | {"placed": 1, "packed": 1, "rejected": 1, "cancelled": 1, "dispatched": 1}
+    assert read_model.stage_counts() == counted_cards() == expected
