@@ -60,6 +60,10 @@ class OrderCard(models.Model):
     last_seq = models.BigIntegerField(db_index=True)  # the newest EventLog seq that touched this card
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        # the newest cards of a stage (a new browser's snapshot), whatever the number of cards
+        indexes = [models.Index(fields=["stage", "last_seq"], name="dashboard_card_stage_newest")]
+
     def __str__(self) -> str:
         return f"{self.order_id} ({self.stage})"
 

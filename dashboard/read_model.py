@@ -206,10 +206,9 @@ def catch_up(since: int | None) -> dict:
             **common,
         }
     recent = EventLog.objects.using(DB).order_by("-seq").values(*TAIL_FIELDS)[:SNAPSHOT_EVENTS]
-    active = OrderCard.objects.using(DB).filter(stage__in=MAIN_PATH[:-1]).order_by("-last_seq")
-    cards = list(active[:SNAPSHOT_ACTIVE_CARDS])
+    cards = newest_cards(MAIN_PATH[:-1], SNAPSHOT_ACTIVE_CARDS)
     for stage in sorted(TERMINAL):
-        cards += OrderCard.objects.using(DB).filter(stage=stage).order_by("-last_seq")[:SNAPSHOT_DONE_CARDS]
+        cards += newest_cards([stage], SNAPSHOT_DONE_CARDS)
     return {
         "kind": "snapshot",
         "events": [event_row(e) for e in reversed(recent)],
@@ -217,6 +216,16 @@ def catch_up(since: int | None) -> dict:
         "throughput": throughput_history(),
         **common,
     }
+
+
+def newest_cards(stages, limit: int) -> list[OrderCard]:
+    """The `limit` most recently moved cards in `stages`. One query per stage, each along the (stage,
+    last_seq) index, then merged: one `stage IN (...) ORDER BY last_seq` query made SQLite walk every card
+    by last_seq looking for the few active ones (180 ms at a million cards, for each new browser)."""
+    cards: list[OrderCard] = []
+    for stage in stages:
+        cards += OrderCard.objects.using(DB).filter(stage=stage).order_by("-last_seq")[:limit]
+    return sorted(cards, key=lambda card: card.last_seq, reverse=True)[:limit]
 
 
 def journey(order_id: str) -> dict:

@@ -189,3 +189,24 @@ def test_the_stage_counts_follow_the_cards_as_they_move():
     handle(record("dispatched", new_order_id(), seconds=5))  # an order first seen mid-way
     expected = dict.fromkeys(STAGES, 0) | {"placed": 1, "packed": 1, "rejected": 1, "cancelled": 1, "dispatched": 1}
     assert read_model.stage_counts() == counted_cards() == expected
+
+
+def test_a_snapshot_shows_the_newest_active_cards_across_stages_then_the_newest_of_each_exit(monkeypatch):
+    monkeypatch.setattr(read_model, "SNAPSHOT_ACTIVE_CARDS", 3)
+    monkeypatch.setattr(read_model, "SNAPSHOT_DONE_CARDS", 2)
+    layout = ["placed", "packed", "reserved", "delivered", "placed", "rejected", "delivered", "dispatched"]
+    layout += ["delivered", "cancelled", "rejected", "rejected"]
+    OrderCard.objects.using("dashboard").bulk_create(
+        [OrderCard(order_id=f"o{seq}", stage=stage, stage_since=T0, last_seq=seq) for seq, stage in enumerate(layout)]
+    )
+    shown = [(c["id"], c["stage"]) for c in read_model.catch_up(None)["cards"]]
+    assert shown == [
+        ("o7", "dispatched"),  # the three newest of the active stages, newest first
+        ("o4", "placed"),
+        ("o2", "reserved"),
+        ("o9", "cancelled"),  # then each exit: its newest cards, at most two
+        ("o8", "delivered"),
+        ("o6", "delivered"),
+        ("o11", "rejected"),
+        ("o10", "rejected"),
+    ]
