@@ -17,6 +17,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from . import schemas, strict_json
+from .ids import new_event_id
 
 CONTENT_TYPE = "application/json"
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "ce_correlationid")
@@ -93,7 +94,7 @@ def encode(
     schemas.validate(event_type, data)
     attributes = {
         "specversion": "1.0",
-        "id": event_id or str(uuid.uuid4()),
+        "id": event_id or new_event_id(),
         "source": f"/conveyor/{source_app}",
         "type": event_type,
         "time": time or datetime.now(UTC),

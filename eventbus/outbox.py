@@ -109,13 +109,13 @@ def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: byte
 
     `topic` is the physical topic. Must run inside that service's database transaction.
     """
-    import uuid
+    from .ids import uuid7
 
     owner = service(service_name)
     if not connections[owner.database].in_atomic_block:
         raise RuntimeError(f"publish_raw() must run inside transaction.atomic(using={owner.database!r})")
     owner.outbox.objects.using(owner.database).create(
-        event_id=uuid.uuid4(),  # the outbox row's id; the message keeps its own ce_id
+        event_id=uuid7(),  # the outbox row's id; the message keeps its own ce_id
         event_type=headers.get("ce_type", "raw"),
         topic=RAW_TOPIC_PREFIX + topic,
         key=(key or b"").decode(errors="replace"),
