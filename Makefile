@@ -55,7 +55,7 @@ test-faults: venv jars
 test-pg: venv jars
 	@bin/ensure-system test
 	CONVEYOR_TEST_POSTGRES=1 $(BIN)/python -m pytest -p tests.faults.pg_plugin eventbus tests/test_saga_e2e.py \
-		tests/test_saga_unit.py shop/tests/test_api.py \
+		tests/test_saga_unit.py shop/tests/test_api.py dashboard/tests/test_read_model.py shipping/tests/test_courier.py \
 		--deselect eventbus/tests/test_integration.py::test_a_transient_database_error_is_retried_not_dead_lettered
 
 bench: system venv jars
