@@ -17,17 +17,18 @@ def schedule_steps(steps: list[tuple[str, str]]) -> None:
     ack, transaction, relay wake-up) is paid once for the lot instead of once per shipment."""
     for start in range(0, len(steps), STEPS_PER_TASK):
         chunk = [list(step) for step in steps[start : start + STEPS_PER_TASK]]
-        try:
-            advance_many.apply_async((chunk,), countdown=settings.SHIPPING_STEP_SECONDS or None)
-        except Exception as exc:  # Redis away: the sweep reschedules them later
-            log.warning("could not schedule the next step of %d shipments (%s); the sweep will retry", len(chunk), exc)
+        _enqueue(advance_many, (chunk,), f"{len(chunk)} shipments")
 
 
 def schedule_step(order_id: str, status: str) -> None:
+    _enqueue(advance, (order_id, status), f"order {order_id}")
+
+
+def _enqueue(task, args: tuple, what: str) -> None:
     try:
-        advance.apply_async((order_id, status), countdown=settings.SHIPPING_STEP_SECONDS or None)
+        task.apply_async(args, countdown=settings.SHIPPING_STEP_SECONDS or None)
     except Exception as exc:  # Redis away: the sweep reschedules it later
-        log.warning("could not schedule the next step of order %s (%s); the sweep will retry", order_id, exc)
+        log.warning("could not schedule the next step of %s (%s); the sweep will retry", what, exc)
 
 
 @shared_task(name="shipping.advance_many", acks_late=True)
