@@ -12,14 +12,14 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
-from eventbus.rows import update_rows
+from eventbus.rows import add_to_rows, update_rows
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -235,16 +235,10 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
 def _add_to_stage_counts(moved: dict[str, int]) -> None:
     """Apply a batch's moves to the stage counts: one prepared UPDATE per stage that changed, in stage
     order (two consumer copies lock the rows in the same order)."""
-    table = connections[DB].ops.quote_name(StageCount._meta.db_table)
-    sql = f"UPDATE {table} SET orders = orders + %s WHERE stage = %s"  # noqa: S608 (the table name is ours)
-    with connections[DB].cursor() as cursor:
-        for stage, delta in sorted(moved.items()):
-            if not delta:
-                continue
-            cursor.execute(sql, [delta, stage])
-            if cursor.rowcount == 0:  # no row yet for this stage (a new database, a table emptied by hand)
-                StageCount.objects.using(DB).bulk_create([StageCount(stage=stage)], ignore_conflicts=True)
-                cursor.execute(sql, [delta, stage])
+    missing = add_to_rows(StageCount, "orders", moved, using=DB)
+    if missing:  # no row yet for these stages (a new database, a table emptied by hand)
+        StageCount.objects.using(DB).bulk_create([StageCount(stage=stage) for stage in missing], ignore_conflicts=True)
+        add_to_rows(StageCount, "orders", {stage: moved[stage] for stage in missing}, using=DB)
 
 
 def _text(raw: bytes) -> str:

@@ -51,6 +51,21 @@ def insert_rows(objs: Iterable[Model], *, using: str) -> None:
         cursor.executemany(_sql("insert", model, (), connection), rows)
 
 
+def add_to_rows(model: type[Model], field_name: str, amounts: dict, *, using: str) -> list:
+    """Add each amount to `field_name` of the row whose primary key is its key, in key order (so two
+    writers lock shared rows in the same order); return the keys that have no row."""
+    connection, pk = connections[using], model._meta.pk
+    sql = _sql("add", model, (field_name,), connection)
+    missing = []
+    with connection.cursor() as cursor:
+        for key, amount in sorted(amounts.items()):
+            if amount:
+                cursor.execute(sql, [amount, pk.get_db_prep_value(key, connection)])
+                if cursor.rowcount == 0:
+                    missing.append(key)
+    return missing
+
+
 def present_values(model: type[Model], field_name: str, candidates: list, *, using: str, **equal) -> set[str]:
     """Which of `candidates` are stored in `field_name` of the rows whose other fields equal `equal`, as
     strings (e.g. the event ids an inbox already holds for a group)."""
@@ -83,6 +98,9 @@ def _sql(kind: str, model: type[Model], fields: tuple[str, ...], connection) -> 
         if kind == "update":
             assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
             sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+        elif kind == "add":
+            column = quote(meta.get_field(fields[0]).column)
+            sql = f"UPDATE {quote(meta.db_table)} SET {column} = {column} + %s WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
         else:
             columns = [quote(f.column) for f in _insert_fields(model)]
             values = ", ".join(["%s"] * len(columns))

@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from eventbus.rows import insert_rows, present_values, update_rows
-from shop.models import Order
+from eventbus.rows import add_to_rows, insert_rows, present_values, update_rows
+from shop.models import Order, Product
 
 DB = "shop"
 
@@ -60,3 +60,12 @@ def test_insert_rows_applies_defaults_and_present_values_finds_them_by_group():
     candidates = [str(mine), str(theirs), str(unknown)]
     assert present_values(InboxMessage, "event_id", candidates, using="inventory", group="inventory") == {str(mine)}
     assert present_values(InboxMessage, "event_id", [], using="inventory", group="inventory") == set()
+
+
+@pytest.mark.django_db(databases=[DB])
+def test_add_to_rows_adds_to_each_row_and_names_the_keys_without_one():
+    mug, cap, hat = (Product.objects.using(DB).create(sku=s, name=s, price="1.00", available=10) for s in "MCH")
+    missing = add_to_rows(Product, "available", {mug.pk: 5, cap.pk: -3, hat.pk: 0, 999_999: 1}, using=DB)
+    assert missing == [999_999]
+    rows = dict(Product.objects.using(DB).values_list("sku", "available"))
+    assert rows == {"M": 15, "C": 7, "H": 10}
