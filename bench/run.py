@@ -566,7 +566,7 @@ class Bench:
         self.result["sections"]["saga_idle_cores"] = idle
         count = self.size["burst"]
         say(f"  warm ({len(warm)} orders delivered); peak: placing {count} orders as fast as possible ...")
-        spy = self.py_spy({s: self.procs.running[s].pid for s in (*GROUPS, "celery")}) if self.args.py_spy else []
+        spy = self.py_spy(self.saga_pids()) if self.args.py_spy else []
         since = timezone.now()
         cpu0 = self.procs.cpu()
         t0 = time.monotonic()
@@ -593,7 +593,7 @@ class Bench:
         )
         seconds = (last - first).total_seconds()
         box = self.outbox_stats(since)
-        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in SAGA_PROCESSES}
+        cpu = _saga_cpu(cpu0, cpu1, per=count / 1000, digits=2)
         orders_per_s = count / seconds
         self.result["saga_orders_per_s"] = round(orders_per_s, 1)
         self.result["saga_events_per_s"] = round(box["events"] / seconds, 1)
@@ -633,7 +633,7 @@ class Bench:
         cpu0 = self.procs.cpu()
         time.sleep(seconds)  # a measurement window, not a wait for a condition
         cpu1 = self.procs.cpu()
-        return {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) / seconds, 3) for k in cpu1 if k in SAGA_PROCESSES}
+        return _saga_cpu(cpu0, cpu1, per=seconds, digits=3)
 
     def latency_run(self, rate: float, seconds: float, offset: int, name: str) -> dict:
         from django.utils import timezone
@@ -643,7 +643,7 @@ class Bench:
         since = timezone.now()
         spy = []
         if self.args.py_spy and name == "low":  # where a lone event's batch goes (the peak has its own)
-            spy = self.py_spy({s: self.procs.running[s].pid for s in (*GROUPS, "celery")}, tag="low-")
+            spy = self.py_spy(self.saga_pids(), tag="low-")
         cpu0, t0 = self.procs.cpu(), time.monotonic()
         ids = self.place(count, rate, offset)
         self.wait_done(ids, 300)
@@ -651,7 +651,7 @@ class Bench:
         self.stop_py_spy(spy)
         lat, statuses = self.latencies(ids)
         box = self.outbox_stats(since)
-        cpu = {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / count, 2) for k in cpu1 if k in SAGA_PROCESSES}
+        cpu = _saga_cpu(cpu0, cpu1, per=count / 1000, digits=2)
         out = {
             "rate": round(rate, 1),
             "orders": count,
@@ -750,6 +750,10 @@ class Bench:
         return result
 
     # ------------------------------------------------------------------ py-spy (opt-in)
+
+    def saga_pids(self) -> dict[str, int]:
+        """The consumers' and the Celery worker's pids: the processes worth profiling in the saga."""
+        return {s: self.procs.running[s].pid for s in (*GROUPS, "celery")}
 
     def py_spy(self, pids: dict[str, int], tag: str = "") -> list:
         spy = str(Path(PYTHON).parent / "py-spy")
@@ -898,6 +902,11 @@ class Bench:
             self.cluster.stop()
         if self.redis:
             self.redis.stop()
+
+
+def _saga_cpu(cpu0: dict, cpu1: dict, *, per: float, digits: int) -> dict[str, float]:
+    """CPU seconds each saga process spent between two `Procs.cpu()` readings, divided by `per`."""
+    return {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) / per, digits) for k in cpu1 if k in SAGA_PROCESSES}
 
 
 def _result_line(log: Path) -> dict:
