@@ -13,13 +13,13 @@ import logging
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
-from eventbus.rows import add_to_rows, update_rows
+from eventbus.rows import add_to_rows, present_keys, update_rows
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -77,14 +77,7 @@ def record_event(event: Envelope) -> None:
 
 def record_events(events: list[Envelope]) -> None:
     """Events into the read model in a handful of statements, idempotent by topic/partition/offset."""
-    by_partition: dict[tuple[str, int], list[int]] = {}
-    for event in events:
-        topic, partition, offset = _position(event)
-        by_partition.setdefault((topic, partition), []).append(offset)
-    where = Q()
-    for (topic, partition), offsets in by_partition.items():
-        where |= Q(topic=topic, partition=partition, offset__in=offsets)
-    known = set(EventLog.objects.using(DB).filter(where).values_list("topic", "partition", "offset"))
+    known = present_keys(EventLog, ("topic", "partition", "offset"), map(_position, events), using=DB)
     fresh = []
     for event in events:
         if _position(event) not in known:

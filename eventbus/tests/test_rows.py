@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from eventbus.rows import add_to_rows, insert_rows, present_values, update_rows
+from eventbus.rows import add_to_rows, insert_rows, present_keys, present_values, update_rows
 from shop.models import Order, Product
 
 DB = "shop"
@@ -69,3 +69,23 @@ def test_add_to_rows_adds_to_each_row_and_names_the_keys_without_one():
     assert missing == [999_999]
     rows = dict(Product.objects.using(DB).values_list("sku", "available"))
     assert rows == {"M": 15, "C": 7, "H": 10}
+
+
+@pytest.mark.django_db(databases=["dashboard"])
+def test_present_keys_finds_stored_keys_across_groups_and_nothing_more():
+    from dashboard.models import EventLog
+
+    stored = [("shop.orders", 0, 7), ("shop.orders", 0, 9), ("shop.orders", 3, 7), ("inventory.stock", 0, 7)]
+    EventLog.objects.using("dashboard").bulk_create([EventLog(topic=t, partition=p, offset=o) for t, p, o in stored])
+    asked = [
+        ("shop.orders", 0, 7),
+        ("shop.orders", 0, 8),  # same group, offset not stored
+        ("shop.orders", 3, 7),
+        ("shop.orders", 1, 7),  # offset stored, but in another partition
+        ("inventory.stock", 0, 7),
+        ("inventory.stock", 0, 9),  # stored under another topic only
+        ("shipping.shipments", -1, -1),
+    ]
+    found = present_keys(EventLog, ("topic", "partition", "offset"), asked, using="dashboard")
+    assert found == {("shop.orders", 0, 7), ("shop.orders", 3, 7), ("inventory.stock", 0, 7)}
+    assert present_keys(EventLog, ("topic", "partition", "offset"), [], using="dashboard") == set()
