@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
+from eventbus.rows import add_to_rows, insert_rows, present_values
 
 from .events import StockChanged, StockRejected, StockReleased, StockReserved
 from .models import Reservation, ReservationLine, StockItem
@@ -119,9 +120,7 @@ def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | No
     """
     with transaction.atomic(using=DB):
         ids = [str(order_id) for order_id, _, _ in requests]
-        done = {
-            str(i) for i in Reservation.objects.using(DB).filter(order_id__in=ids).values_list("order_id", flat=True)
-        }
+        done = present_values(Reservation, "order_id", ids, using=DB)
         wanted = [_merge(lines) for _, lines, _ in requests]
         skus = sorted({sku for w in wanted for sku in w})
         stock = {
@@ -159,21 +158,20 @@ def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | No
             )
             _announce(want, caused_by)
             outcomes.append(True)
-        for sku, quantity in sorted(taken.items()):
-            # Conditional: should the rows have changed under us, this refuses rather than oversells.
-            if not (
-                StockItem.objects.using(DB)
-                .filter(sku=sku, on_hand__gte=F("reserved") + quantity)
-                .update(reserved=F("reserved") + quantity)
-            ):
-                raise RuntimeError(f"stock of {sku} changed while reserving; the batch is retried order by order")
-        Reservation.objects.using(DB).bulk_create([Reservation(order_id=order_id) for order_id, _ in reservations])
-        ReservationLine.objects.using(DB).bulk_create(
+        # Conditional: should the rows have changed under us, this refuses rather than oversells.
+        refused = add_to_rows(StockItem, "reserved", taken, using=DB, at_most="on_hand")
+        if refused:
+            raise RuntimeError(
+                f"stock of {', '.join(refused)} changed while reserving; the batch is retried order by order"
+            )
+        insert_rows([Reservation(order_id=order_id) for order_id, _ in reservations], using=DB)
+        insert_rows(
             [
                 ReservationLine(reservation_id=order_id, sku=sku, quantity=quantity)
                 for order_id, want in reservations
                 for sku, quantity in want.items()
-            ]
+            ],
+            using=DB,
         )
         return outcomes
 
@@ -239,10 +237,10 @@ def consume_reservations(dispatches: list[tuple[str, Envelope | None]]) -> list[
         Reservation.objects.using(DB).filter(order_id__in=consumed).update(
             status=Reservation.Status.CONSUMED, updated_at=timezone.now()
         )
-        for sku, quantity in sorted(leaving.items()):
-            StockItem.objects.using(DB).filter(sku=sku).update(
-                reserved=F("reserved") - quantity, on_hand=F("on_hand") - quantity
-            )
+        leaving_stock = {sku: -quantity for sku, quantity in leaving.items()}
+        # reserved first: the CHECK (reserved <= on_hand) holds after each statement
+        add_to_rows(StockItem, "reserved", leaving_stock, using=DB)
+        add_to_rows(StockItem, "on_hand", leaving_stock, using=DB)
         return outcomes
 
 
