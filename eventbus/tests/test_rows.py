@@ -89,3 +89,15 @@ def test_present_keys_finds_stored_keys_across_groups_and_nothing_more():
     found = present_keys(EventLog, ("topic", "partition", "offset"), asked, using="dashboard")
     assert found == {("shop.orders", 0, 7), ("shop.orders", 3, 7), ("inventory.stock", 0, 7)}
     assert present_keys(EventLog, ("topic", "partition", "offset"), [], using="dashboard") == set()
+
+
+@pytest.mark.django_db(databases=["inventory"])
+def test_add_to_rows_at_most_leaves_a_row_that_would_pass_its_ceiling_and_names_it():
+    from inventory.models import StockItem
+
+    StockItem.objects.using("inventory").bulk_create(
+        [StockItem(sku="MUG", on_hand=10, reserved=4), StockItem(sku="CAP", on_hand=5, reserved=5)]
+    )
+    refused = add_to_rows(StockItem, "reserved", {"MUG": 6, "CAP": 1, "HAT": 1}, using="inventory", at_most="on_hand")
+    assert refused == ["CAP", "HAT"]  # CAP would pass on_hand; HAT has no row
+    assert dict(StockItem.objects.using("inventory").values_list("sku", "reserved")) == {"MUG": 10, "CAP": 5}
