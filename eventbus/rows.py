@@ -40,7 +40,8 @@ def update_rows(objs: Iterable[Model], fields: list[str], *, using: str) -> None
 
 def insert_rows(objs: Iterable[Model], *, using: str) -> None:
     """INSERT new objects (all of one model) with every concrete field but an auto-increment primary key,
-    which the objects do not learn. `auto_now_add` and defaults apply as in `save()`."""
+    which the objects do not learn. `auto_now_add` and defaults apply as in `save()`; objects whose primary
+    key they carry (a UUID default, a natural key) are then saved objects for the ORM, as after `save()`."""
     objs = list(objs)
     if not objs:
         return
@@ -49,6 +50,9 @@ def insert_rows(objs: Iterable[Model], *, using: str) -> None:
     rows = [[field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields] for obj in objs]
     with connection.cursor() as cursor:
         cursor.executemany(_sql("insert", model, (), connection), rows)
+    if model._meta.pk in fields:
+        for obj in objs:
+            obj._state.adding, obj._state.db = False, using
 
 
 def add_to_rows(model: type[Model], field_name: str, amounts: dict, *, using: str, at_most: str | None = None) -> list:

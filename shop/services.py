@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import update_rows
+from eventbus.rows import insert_rows, update_rows
 
 from . import live
 from .events import OrderCancelled, OrderPlaced
@@ -81,7 +81,7 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
     token = secrets.token_urlsafe(24)
     with transaction.atomic(using=DB):
         total = sum((products[s].price * q for s, q in wanted.items()), Decimal("0"))
-        order = Order.objects.using(DB).create(
+        order = Order(
             email=email.strip(),
             name=name.strip(),
             address=address.strip(),
@@ -89,13 +89,15 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
             token_hash=hash_token(token),
             session_key=session_key or "",
         )
-        OrderLine.objects.using(DB).bulk_create(
+        insert_rows([order], using=DB)  # sets created_at, as save() would
+        insert_rows(
             [
                 OrderLine(order=order, sku=s, name=products[s].name, quantity=q, unit_price=products[s].price)
                 for s, q in wanted.items()
-            ]
+            ],
+            using=DB,
         )
-        OrderHistory.objects.using(DB).create(order=order, status=Order.Status.PLACED, at=order.created_at)
+        insert_rows([OrderHistory(order=order, status=Order.Status.PLACED, at=order.created_at)], using=DB)
         publish(
             OrderPlaced(
                 order_id=str(order.id),
@@ -177,7 +179,7 @@ def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
             moved[order.pk] = order
             outcomes.append(True)
         if moved:
-            OrderHistory.objects.using(DB).bulk_create(history)
+            insert_rows(history, using=DB)
             update_rows(moved.values(), ["status", "rejection", "updated_at"], using=DB)
             for order_id in moved:
                 live.announce_order(order_id)  # after commit; a push failure never undoes the move
