@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import update_rows
+from eventbus.rows import insert_rows, update_rows
 
 from .events import ShipmentDelivered, ShipmentDispatched, ShipmentPacked
 from .models import Shipment
@@ -67,8 +67,8 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
                 shipment.status = S.READY
                 shipment.last_event_id = fact.caused_by.id if fact.caused_by else ""
                 ready.append((str(shipment.order_id), S.READY))
-            touched.append(shipment)  # updated_at is auto_now: bulk_create and update_rows set it
-        Shipment.objects.using(DB).bulk_create([s for o, s in shipments.items() if o not in existing])
+            touched.append(shipment)  # updated_at is auto_now: insert_rows and update_rows set it
+        insert_rows([s for o, s in shipments.items() if o not in existing], using=DB)
         update_rows(
             [shipments[o] for o in existing],
             ["name", "address", "address_known", "stock_reserved", "status", "last_event_id", "updated_at"],
