@@ -13,7 +13,6 @@ import logging
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from eventbus import strict_json
@@ -86,11 +85,7 @@ def record_events(events: list[Envelope]) -> None:
     if not fresh:
         return
     entries = EventLog.objects.using(DB).bulk_create([_entry(e) for e in fresh])
-    counts: dict[tuple[str, bool], list[EventLog]] = {}
-    for entry in entries:
-        counts.setdefault((entry.event_type, entry.kind == EventLog.Kind.DEAD_LETTER), []).append(entry)
-    for (event_type, dead), counted in counts.items():
-        _count(event_type, counted[-1], dead, by=len(counted))
+    _count(entries)
     pairs = list(zip(entries, fresh, strict=True))
     for entry, event in pairs:
         if entry.kind == EventLog.Kind.DEAD_LETTER:
@@ -147,7 +142,7 @@ def _record_poison(record: Record, poison: Poison) -> None:
         headers={**headers, "dashboard_poison": f"{poison.reason}: {poison.detail}"[:2000]},
         payload=payload,
     )
-    _count(entry.event_type, entry, dead)
+    _count([entry])
     if dead:
         _record_dead_letter(entry, headers, key=record.key, value=value)
     transaction.on_commit(lambda: live.feed.note(entry), using=DB)
@@ -174,15 +169,17 @@ def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes 
     )
 
 
-def _count(event_type: str, entry: EventLog, dead: bool, by: int = 1) -> None:
-    field = "dead_letters" if dead else "count"
-    updated = (
-        TypeCounter.objects.using(DB)
-        .filter(event_type=event_type)
-        .update(**{field: F(field) + by, "last_seen": entry.received_at})
-    )
-    if not updated:
-        TypeCounter.objects.using(DB).create(event_type=event_type, last_seen=entry.received_at, **{field: by})
+def _count(entries: list[EventLog]) -> None:
+    """Add a batch's entries to their types' counters: prepared UPDATEs, a row created for a new type."""
+    amounts: dict[str, dict[str, int]] = {"count": {}, "dead_letters": {}}
+    last_seen = {}
+    for entry in entries:
+        field = "dead_letters" if entry.kind == EventLog.Kind.DEAD_LETTER else "count"
+        amounts[field][entry.event_type] = amounts[field].get(entry.event_type, 0) + 1
+        last_seen[entry.event_type] = entry.received_at
+    for field, by_type in amounts.items():
+        _add_creating_rows(TypeCounter, field, by_type)
+    update_rows([TypeCounter(event_type=t, last_seen=at) for t, at in last_seen.items()], ["last_seen"], using=DB)
 
 
 def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
@@ -228,10 +225,16 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
 def _add_to_stage_counts(moved: dict[str, int]) -> None:
     """Apply a batch's moves to the stage counts: one prepared UPDATE per stage that changed, in stage
     order (two consumer copies lock the rows in the same order)."""
-    missing = add_to_rows(StageCount, "orders", moved, using=DB)
-    if missing:  # no row yet for these stages (a new database, a table emptied by hand)
-        StageCount.objects.using(DB).bulk_create([StageCount(stage=stage) for stage in missing], ignore_conflicts=True)
-        add_to_rows(StageCount, "orders", {stage: moved[stage] for stage in missing}, using=DB)
+    _add_creating_rows(StageCount, "orders", moved)
+
+
+def _add_creating_rows(model, field: str, amounts: dict[str, int]) -> None:
+    """`add_to_rows`, creating the rows that do not exist yet (a new event type, a new database, a table
+    emptied by hand); `ignore_conflicts`, as a second consumer copy may create the same row meanwhile."""
+    missing = add_to_rows(model, field, amounts, using=DB)
+    if missing:
+        model.objects.using(DB).bulk_create([model(pk=key) for key in missing], ignore_conflicts=True)
+        add_to_rows(model, field, {key: amounts[key] for key in missing}, using=DB)
 
 
 def _text(raw: bytes) -> str:
