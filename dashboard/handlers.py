@@ -18,7 +18,7 @@ from django.utils import timezone
 from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
-from eventbus.rows import add_to_rows, present_keys, update_rows
+from eventbus.rows import add_to_rows, locked_rows, present_keys, update_rows
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -188,7 +188,7 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
     wanted = {order_id_of(event) for _, event in moves} - {""}
     if not wanted:
         return
-    cards = {c.order_id: c for c in OrderCard.objects.using(DB).select_for_update().filter(order_id__in=wanted)}
+    cards = {c.order_id: c for c in locked_rows(OrderCard, wanted, using=DB)}
     existing, created = set(cards), {}
     stage_before = {order_id: card.stage for order_id, card in cards.items()}
     for entry, event in moves:

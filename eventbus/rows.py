@@ -76,6 +76,36 @@ def add_to_rows(model: type[Model], field_name: str, amounts: dict, *, using: st
     return missing
 
 
+def locked_rows(model: type[Model], keys: Iterable, *, using: str) -> list[Model]:
+    """The objects whose primary key is among `keys`, in key order, locked until the transaction ends:
+    `select_for_update().filter(pk__in=keys).order_by("pk")` without the query compiler. (On SQLite the
+    transaction already holds the database's write lock; the lock order matters on PostgreSQL.)"""
+    keys = list(keys)
+    if not keys:
+        return []
+    connection, meta = connections[using], model._meta
+    fields, converters = _loader(model, connection)
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)}"  # noqa: S608
+        f" WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(keys))}) ORDER BY {quote(meta.pk.column)}"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [meta.pk.get_db_prep_value(key, connection) for key in keys])
+        rows = cursor.fetchall()
+    names = [f.attname for f in fields]
+    objs = []
+    for row in rows:
+        values = list(row)
+        for i, chain in converters:
+            for convert, col in chain:
+                values[i] = convert(values[i], col, connection)
+        objs.append(model.from_db(using, names, values))
+    return objs
+
+
 def present_values(model: type[Model], field_name: str, candidates: list, *, using: str, **equal) -> set[str]:
     """Which of `candidates` are stored in `field_name` of the rows whose other fields equal `equal`, as
     strings (e.g. the event ids an inbox already holds for a group)."""
@@ -128,6 +158,25 @@ def present_keys(model: type[Model], fields: tuple[str, ...], keys: Iterable[tup
 @cache
 def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
     return tuple(f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, AutoFieldMixin)))
+
+
+_loaders: dict[tuple, tuple] = {}
+
+
+def _loader(model: type[Model], connection) -> tuple:
+    """A model's concrete fields and, per column that needs them, the converters the ORM applies to what
+    the database returns (e.g. SQLite's text to datetime, UUID and Decimal; JSON fields' decoding)."""
+    key = (model, connection.vendor)
+    if key not in _loaders:
+        fields = model._meta.concrete_fields
+        converters = []
+        for i, field in enumerate(fields):
+            col = field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                converters.append((i, [(convert, col) for convert in found]))
+        _loaders[key] = (fields, converters)
+    return _loaders[key]
 
 
 _statements: dict[tuple, str] = {}

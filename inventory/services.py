@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import add_to_rows, insert_rows, present_values
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values
 
 from .events import StockChanged, StockRejected, StockReleased, StockReserved
 from .models import Reservation, ReservationLine, StockItem
@@ -123,10 +123,7 @@ def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | No
         done = present_values(Reservation, "order_id", ids, using=DB)
         wanted = [_merge(lines) for _, lines, _ in requests]
         skus = sorted({sku for w in wanted for sku in w})
-        stock = {
-            item.sku: item
-            for item in StockItem.objects.using(DB).select_for_update().filter(sku__in=skus).order_by("sku")
-        }
+        stock = {item.sku: item for item in locked_rows(StockItem, skus, using=DB)}
         taken: dict[str, int] = {}
         reservations, outcomes = [], []
         for (order_id, _, caused_by), want in zip(requests, wanted, strict=True):

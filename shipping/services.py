@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import insert_rows, update_rows
+from eventbus.rows import insert_rows, locked_rows, update_rows
 
 from .events import ShipmentDelivered, ShipmentDispatched, ShipmentPacked
 from .models import Shipment
@@ -54,9 +54,7 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
     scheduled. One read and two writes for any number of facts."""
     with transaction.atomic(using=DB):
         ids = {str(fact.order_id) for fact in facts}
-        shipments = {
-            str(s.order_id): s for s in Shipment.objects.using(DB).select_for_update().filter(order_id__in=ids)
-        }
+        shipments = {str(s.order_id): s for s in locked_rows(Shipment, ids, using=DB)}
         existing, touched, ready = set(shipments), [], []
         for fact in facts:
             shipment = shipments.setdefault(str(fact.order_id), Shipment(order_id=fact.order_id))
@@ -108,9 +106,8 @@ def advance_shipments(steps: list[tuple[str, str]]) -> dict[str, str]:
     moved: dict[str, str] = {}
     with transaction.atomic(using=DB):
         # One order of locks for every batch, so two batches that share a shipment cannot deadlock.
-        rows = Shipment.objects.using(DB).select_for_update().filter(order_id__in=list(expected)).order_by("order_id")
         changed = []
-        for shipment in rows:
+        for shipment in locked_rows(Shipment, expected, using=DB):
             order_id = str(shipment.order_id)
             if shipment.status not in expected[order_id] or shipment.status not in NEXT:
                 continue

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import insert_rows, update_rows
+from eventbus.rows import insert_rows, locked_rows, update_rows
 
 from . import live
 from .events import OrderCancelled, OrderPlaced
@@ -153,7 +153,7 @@ def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
     """`follow_saga` for many events, in their order: one read of the orders, two writes for all."""
     with transaction.atomic(using=DB):
         ids = {step.order_id for step in steps}
-        orders = {str(o.id): o for o in Order.objects.using(DB).select_for_update().filter(id__in=ids)}
+        orders = {str(o.id): o for o in locked_rows(Order, ids, using=DB)}
         now, history, moved, outcomes = timezone.now(), [], {}, []
         for step in steps:
             order = orders.get(str(step.order_id))

@@ -1,10 +1,10 @@
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from eventbus.rows import add_to_rows, insert_rows, present_keys, present_values, update_rows
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, present_values, update_rows
 from shop.models import Order, Product
 
 DB = "shop"
@@ -101,3 +101,28 @@ def test_add_to_rows_at_most_leaves_a_row_that_would_pass_its_ceiling_and_names_
     refused = add_to_rows(StockItem, "reserved", {"MUG": 6, "CAP": 1, "HAT": 1}, using="inventory", at_most="on_hand")
     assert refused == ["CAP", "HAT"]  # CAP would pass on_hand; HAT has no row
     assert dict(StockItem.objects.using("inventory").values_list("sku", "reserved")) == {"MUG": 10, "CAP": 5}
+
+
+@pytest.mark.django_db(databases=[DB, "shipping"])
+def test_locked_rows_loads_what_the_orm_loads_in_key_order():
+    from shipping.models import Shipment
+
+    first, second = _order("a@example.com"), _order("b@example.com")
+    first.rejection = [{"sku": "MUG-001", "reason": "insufficient-stock"}]
+    first.save(using=DB)
+    keys = [str(second.pk), str(first.pk), str(uuid.uuid4())]  # as strings, one without a row
+
+    loaded = locked_rows(Order, keys, using=DB)
+
+    expected = list(Order.objects.using(DB).filter(pk__in=keys).order_by("pk"))
+    assert [o.pk for o in loaded] == [o.pk for o in expected] and len(loaded) == 2
+    fields = [f.attname for f in Order._meta.concrete_fields]
+    for mine, theirs in zip(loaded, expected, strict=True):
+        assert [getattr(mine, f) for f in fields] == [getattr(theirs, f) for f in fields]
+        assert not mine._state.adding and mine._state.db == DB
+    assert isinstance(loaded[0].pk, uuid.UUID) and isinstance(loaded[0].created_at, datetime)
+    shipment = Shipment.objects.using("shipping").create(order_id=first.pk, address_known=True)
+    (again,) = locked_rows(Shipment, [first.pk], using="shipping")
+    assert again.address_known is True and again.stock_reserved is False
+    assert again.shipment_id == shipment.shipment_id
+    assert locked_rows(Order, [], using=DB) == []
