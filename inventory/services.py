@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values, update_rows
 
 from .events import StockChanged, StockRejected, StockReleased, StockReserved
 from .models import Reservation, ReservationLine, StockItem
@@ -58,7 +58,8 @@ def announce_batched_stock() -> None:
         _last_causes.update(touched)
         _maybe_pending = True
         if not _announcement_due():
-            StockItem.objects.using(DB).filter(sku__in=list(touched)).update(announce_pending=True)
+            marks = [StockItem(sku=sku, announce_pending=True) for sku in sorted(touched)]
+            update_rows(marks, ["announce_pending"], using=DB)  # that field only: the rest may be stale here
             return
     if _maybe_pending and _announcement_due():
         _announce_marked(extra=touched or ())
