@@ -794,7 +794,10 @@ class Bench:
 
     def goals(self) -> dict:
         r = self.result
-        poll_ms = float(os.environ.get("OUTBOX_POLL_SECONDS", "0.05")) * 1000
+        # The issue bounds commit→ack by 2 × produce→ack p99 + one poll interval. The relay wakes on commit
+        # and polls only to catch a missed wake-up (every 0.5 s since change 28), so the bound keeps the
+        # 50 ms interval the relay polled at when the goal was set.
+        poll_ms = min(float(os.environ.get("OUTBOX_POLL_SECONDS", "0.5")), 0.05) * 1000
         consumers = [v for k, v in r.get("rss_mb", {}).items() if k in GROUPS]
         rows = []
 

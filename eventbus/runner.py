@@ -24,6 +24,7 @@ from .relay import Relay
 from .service import Service
 
 log = logging.getLogger("eventbus.consumer")
+POLL_MS = 200  # how long one poll waits for records; the loop does its idle chores in between
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -97,12 +98,17 @@ class ConsumerRunner:
         self._unassigned_since = time.monotonic()
         try:
             while not self.stopping.is_set():
-                polled = self.consumer.poll(timeout_ms=200, max_records=500)
+                polled_at = time.monotonic()
+                polled = self.consumer.poll(timeout_ms=POLL_MS, max_records=500)
                 self._watch_assignment(topics, name)
                 if not polled:
                     self._commit_pending(due_only=True)
                     if self.service.on_idle:
                         self.service.on_idle()
+                    if not self.listener.assigned:
+                        # Caught in kafka-python's join race (below), poll() returns at once: 0.4 cores
+                        # spent spinning until the rejoin. One poll per POLL_MS is plenty while unassigned.
+                        self.stopping.wait(POLL_MS / 1000 - (time.monotonic() - polled_at))
                     continue
                 self._process(polled)
         finally:
