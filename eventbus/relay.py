@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from . import kafka_io, schemas
 from .outbox import RAW_TOPIC_PREFIX, register_waker
+from .rows import oldest_unset, set_on_rows
 from .service import Service
 
 log = logging.getLogger("eventbus.relay")
@@ -77,8 +78,8 @@ class Relay:
         if not self.hold_lease():
             return 0
         svc = self.service
-        pending = svc.outbox.objects.using(svc.database).filter(sent_at__isnull=True).order_by("position")
-        rows = list(pending.values_list("position", "topic", "key", "headers", "value")[:BATCH])
+        fields = ("position", "topic", "key", "headers", "value")
+        rows = oldest_unset(svc.outbox, fields, unset="sent_at", limit=BATCH, using=svc.database)
         if not rows:
             return 0
         if self.producer is None:
@@ -109,7 +110,7 @@ class Relay:
         if acked:
             # In a transaction so that, on SQLite, it queues behind the consumer's batch (config/sqlite).
             with transaction.atomic(using=svc.database):
-                svc.outbox.objects.using(svc.database).filter(position__in=acked).update(sent_at=timezone.now())
+                set_on_rows(svc.outbox, "sent_at", timezone.now(), acked, using=svc.database)
         self.sent_total += len(acked)
         return len(acked)
 

@@ -100,10 +100,41 @@ def locked_rows(model: type[Model], keys: Iterable, *, using: str) -> list[Model
     for row in rows:
         values = list(row)
         for i, chain in converters:
-            for convert, col in chain:
-                values[i] = convert(values[i], col, connection)
+            values[i] = _convert(values[i], chain, connection)
         objs.append(model.from_db(using, names, values))
     return objs
+
+
+def oldest_unset(model: type[Model], fields: tuple[str, ...], *, unset: str, limit: int, using: str) -> list[tuple]:
+    """`fields` of the first `limit` rows in primary-key order whose field `unset` is NULL, converted as the
+    ORM converts them (e.g. an outbox's unsent rows)."""
+    connection, meta = connections[using], model._meta
+    quote, columns = connection.ops.quote_name, [meta.get_field(name) for name in fields]
+    pk = quote(meta.pk.column)
+    sql = (
+        f"SELECT {', '.join(quote(f.column) for f in columns)} FROM {quote(meta.db_table)}"  # noqa: S608
+        f" WHERE {quote(meta.get_field(unset).column)} IS NULL ORDER BY {pk} LIMIT %s"
+    )
+    chains = [_converters(field, meta.db_table, connection) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        rows = cursor.fetchall()
+    return [tuple(_convert(value, chain, connection) for value, chain in zip(row, chains, strict=True)) for row in rows]
+
+
+def set_on_rows(model: type[Model], field_name: str, value, keys: list, *, using: str) -> None:
+    """Set one field to one value on the rows whose primary key is among `keys` (one UPDATE … IN)."""
+    if not keys:
+        return
+    connection, meta = connections[using], model._meta
+    field, quote = meta.get_field(field_name), connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {quote(field.column)} = %s"  # noqa: S608
+        f" WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(keys))})"
+    )
+    params = [field.get_db_prep_save(value, connection)] + [meta.pk.get_db_prep_value(k, connection) for k in keys]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def present_values(model: type[Model], field_name: str, candidates: list, *, using: str, **equal) -> set[str]:
@@ -169,14 +200,20 @@ def _loader(model: type[Model], connection) -> tuple:
     key = (model, connection.vendor)
     if key not in _loaders:
         fields = model._meta.concrete_fields
-        converters = []
-        for i, field in enumerate(fields):
-            col = field.get_col(model._meta.db_table)
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                converters.append((i, [(convert, col) for convert in found]))
-        _loaders[key] = (fields, converters)
+        chains = [(i, _converters(field, model._meta.db_table, connection)) for i, field in enumerate(fields)]
+        _loaders[key] = (fields, [(i, chain) for i, chain in chains if chain])
     return _loaders[key]
+
+
+def _converters(field: Field, table: str, connection) -> list[tuple]:
+    col = field.get_col(table)
+    return [(convert, col) for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection)]
+
+
+def _convert(value, chain: list[tuple], connection):
+    for convert, col in chain:
+        value = convert(value, col, connection)
+    return value
 
 
 _statements: dict[tuple, str] = {}

@@ -4,7 +4,16 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, present_values, update_rows
+from eventbus.rows import (
+    add_to_rows,
+    insert_rows,
+    locked_rows,
+    oldest_unset,
+    present_keys,
+    present_values,
+    set_on_rows,
+    update_rows,
+)
 from shop.models import Order, Product
 
 DB = "shop"
@@ -126,3 +135,32 @@ def test_locked_rows_loads_what_the_orm_loads_in_key_order():
     assert again.address_known is True and again.stock_reserved is False
     assert again.shipment_id == shipment.shipment_id
     assert locked_rows(Order, [], using=DB) == []
+
+
+@pytest.mark.django_db(databases=["inventory"])
+def test_oldest_unset_reads_unsent_outbox_rows_in_order_and_set_on_rows_marks_them():
+    from inventory.models import OutboxMessage
+
+    def row(n: int) -> OutboxMessage:
+        return OutboxMessage(
+            event_id=uuid.uuid4(),
+            event_type="t",
+            topic="inventory.stock",
+            key=f"k{n}",
+            headers={"n": str(n)},
+            value=b"v",
+        )
+
+    OutboxMessage.objects.using("inventory").bulk_create([row(n) for n in range(4)])
+    first, *rest = OutboxMessage.objects.using("inventory").order_by("position")
+    set_on_rows(OutboxMessage, "sent_at", timezone.now(), [first.position], using="inventory")
+
+    fields = ("position", "key", "headers", "value")
+    pending = oldest_unset(OutboxMessage, fields, unset="sent_at", limit=2, using="inventory")
+
+    assert [(p, k, h) for p, k, h, _ in pending] == [(r.position, r.key, r.headers) for r in rest[:2]]
+    assert all(bytes(v) == b"v" for *_, v in pending) and pending[0][2] == {"n": "1"}
+    set_on_rows(OutboxMessage, "sent_at", timezone.now(), [p for p, *_ in pending], using="inventory")
+    assert [k for _, k, *_ in oldest_unset(OutboxMessage, fields, unset="sent_at", limit=9, using="inventory")] == [
+        "k3"
+    ]
