@@ -18,7 +18,7 @@ from django.utils import timezone
 from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
-from eventbus.rows import add_to_rows, locked_rows, present_keys, update_rows
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, update_rows
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -84,7 +84,8 @@ def record_events(events: list[Envelope]) -> None:
             fresh.append(event)
     if not fresh:
         return
-    entries = EventLog.objects.using(DB).bulk_create([_entry(e) for e in fresh])
+    entries = [_entry(e) for e in fresh]
+    insert_rows(entries, using=DB, learn_pks=True)  # each entry learns its seq
     _count(entries)
     pairs = list(zip(entries, fresh, strict=True))
     for entry, event in pairs:

@@ -38,21 +38,46 @@ def update_rows(objs: Iterable[Model], fields: list[str], *, using: str) -> None
         cursor.executemany(_sql("update", model, tuple(fields), connection), rows)
 
 
-def insert_rows(objs: Iterable[Model], *, using: str) -> None:
-    """INSERT new objects (all of one model) with every concrete field but an auto-increment primary key,
-    which the objects do not learn. `auto_now_add` and defaults apply as in `save()`; objects whose primary
-    key they carry (a UUID default, a natural key) are then saved objects for the ORM, as after `save()`."""
+def insert_rows(objs: Iterable[Model], *, using: str, learn_pks: bool = False) -> None:
+    """INSERT new objects (all of one model) with every concrete field but an auto-increment primary key.
+    `auto_now_add` and defaults apply as in `save()`. Objects that carry their primary key (a UUID default,
+    a natural key) are then saved objects for the ORM; with `learn_pks`, so are objects whose key the
+    database assigns, which they learn (INSERT … RETURNING, on SQLite and PostgreSQL)."""
     objs = list(objs)
     if not objs:
         return
     model, connection = type(objs[0]), connections[using]
     fields = _insert_fields(model)
     rows = [[field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields] for obj in objs]
+    if learn_pks and model._meta.pk not in fields:
+        if not connection.features.can_return_rows_from_bulk_insert:
+            raise NotImplementedError(f"{connection.vendor} cannot return the keys of inserted rows")
+        _insert_returning_pks(objs, rows, fields, connection)
+        return
     with connection.cursor() as cursor:
         cursor.executemany(_sql("insert", model, (), connection), rows)
     if model._meta.pk in fields:
         for obj in objs:
             obj._state.adding, obj._state.db = False, using
+
+
+def _insert_returning_pks(objs: list[Model], rows: list[list], fields: tuple[Field, ...], connection) -> None:
+    """A multi-row INSERT … RETURNING the auto-increment keys, which the objects learn (in row order, as
+    Django's own bulk_create relies on with SQLite and PostgreSQL)."""
+    meta, quote = objs[0]._meta, connection.ops.quote_name
+    size = max(1, connection.ops.bulk_batch_size(fields, objs))
+    one = f"({', '.join(['%s'] * len(fields))})"
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            chunk = rows[start : start + size]
+            sql = (
+                f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608
+                f" VALUES {', '.join([one] * len(chunk))} RETURNING {quote(meta.pk.column)}"
+            )
+            cursor.execute(sql, [value for row in chunk for value in row])
+            for obj, (pk,) in zip(objs[start : start + size], cursor.fetchall(), strict=True):
+                obj.pk = pk
+                obj._state.adding, obj._state.db = False, connection.alias
 
 
 def add_to_rows(model: type[Model], field_name: str, amounts: dict, *, using: str, at_most: str | None = None) -> list:

@@ -164,3 +164,18 @@ def test_oldest_unset_reads_unsent_outbox_rows_in_order_and_set_on_rows_marks_th
     assert [k for _, k, *_ in oldest_unset(OutboxMessage, fields, unset="sent_at", limit=9, using="inventory")] == [
         "k3"
     ]
+
+
+@pytest.mark.django_db(databases=["dashboard"])
+def test_insert_rows_with_learn_pks_gives_each_object_its_auto_increment_key_in_order():
+    from dashboard.models import EventLog
+
+    EventLog.objects.using("dashboard").create(topic="t", partition=0, offset=0)  # keys do not start at 1
+    entries = [EventLog(topic="t", partition=0, offset=n, headers={"n": n}) for n in range(1, 1200)]  # > 1 chunk
+
+    insert_rows(entries, using="dashboard", learn_pks=True)
+
+    stored = dict(EventLog.objects.using("dashboard").filter(offset__gte=1).values_list("seq", "offset"))
+    assert {e.seq: e.offset for e in entries} == stored and len(stored) == 1199
+    assert all(not e._state.adding and e._state.db == "dashboard" for e in entries)
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
