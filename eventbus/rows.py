@@ -105,6 +105,15 @@ def locked_rows(model: type[Model], keys: Iterable, *, using: str) -> list[Model
     """The objects whose primary key is among `keys`, in key order, locked until the transaction ends:
     `select_for_update().filter(pk__in=keys).order_by("pk")` without the query compiler. (On SQLite the
     transaction already holds the database's write lock; the lock order matters on PostgreSQL.)"""
+    return _rows_by_pk(model, keys, using=using, lock=True)
+
+
+def rows_by_pk(model: type[Model], keys: Iterable, *, using: str) -> list[Model]:
+    """`filter(pk__in=keys).order_by("pk")` without the query compiler (nor a lock)."""
+    return _rows_by_pk(model, keys, using=using, lock=False)
+
+
+def _rows_by_pk(model: type[Model], keys: Iterable, *, using: str, lock: bool) -> list[Model]:
     keys = list(keys)
     if not keys:
         return []
@@ -115,7 +124,7 @@ def locked_rows(model: type[Model], keys: Iterable, *, using: str) -> list[Model
         f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)}"  # noqa: S608
         f" WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(keys))}) ORDER BY {quote(meta.pk.column)}"
     )
-    if connection.features.has_select_for_update:
+    if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, [meta.pk.get_db_prep_value(key, connection) for key in keys])
