@@ -4,8 +4,9 @@ A consumer's batch of a few events spends most of its CPU compiling queries, not
 and resolves every `filter()`, `create()` and `bulk_update()` afresh (about 0.1 ms each, and `bulk_update`'s
 `CASE WHEN` per field and row costs 13.6 ms for 20 of the dashboard's order cards). These helpers keep the
 ORM's field conversions (`pre_save`, `get_db_prep_save`, so `auto_now` and JSON and UUID fields behave as
-in `save()`) and skip the query compiler. Only identifiers from a model's own metadata are formatted into
-the SQL; every value is a parameter. Figures: docs/performance.md, changes 9 and 14.
+in `save()`, and the converters the ORM applies to what the database returns) and skip the query
+compiler. Only identifiers from a model's own metadata are formatted into the SQL; every value is a
+parameter. Figures: docs/performance.md, changes 9, 14 and 24–30.
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ def oldest_unset(model: type[Model], fields: tuple[str, ...], *, unset: str, lim
         f"SELECT {', '.join(quote(f.column) for f in columns)} FROM {quote(meta.db_table)}"  # noqa: S608
         f" WHERE {quote(meta.get_field(unset).column)} IS NULL ORDER BY {pk} LIMIT %s"
     )
-    chains = [_converters(field, meta.db_table, connection) for field in columns]
+    key = (model, fields, connection.vendor)
+    if key not in _chains:
+        _chains[key] = [_converters(field, meta.db_table, connection) for field in columns]
+    chains = _chains[key]
     with connection.cursor() as cursor:
         cursor.execute(sql, [limit])
         rows = cursor.fetchall()
@@ -226,6 +230,7 @@ def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
 
 
 _loaders: dict[tuple, tuple] = {}
+_chains: dict[tuple, list] = {}
 
 
 def _loader(model: type[Model], connection) -> tuple:
