@@ -33,43 +33,48 @@ def test_orders_are_taken_while_redis_is_down_and_shipping_resumes_after(stack, 
     wait_terminal(warm, 60)
 
     redis.stop()
+    restarted: list = []  # a failing run must not leave a redis-server behind
     try:
-        during = [buy({"REDIS-1": 1}) for _ in range(15)]
-        for _ in range(5):
-            status, _, body = http(
-                "POST",
-                f"http://127.0.0.1:{port}/api/orders",
-                {
-                    "email": "r@example.com",
-                    "name": "R",
-                    "address": "1 St",
-                    "lines": [{"sku": "REDIS-1", "quantity": 1}],
-                },
+        try:
+            during = [buy({"REDIS-1": 1}) for _ in range(15)]
+            for _ in range(5):
+                status, _, body = http(
+                    "POST",
+                    f"http://127.0.0.1:{port}/api/orders",
+                    {
+                        "email": "r@example.com",
+                        "name": "R",
+                        "address": "1 St",
+                        "lines": [{"sku": "REDIS-1", "quantity": 1}],
+                    },
+                )
+                assert status == 201, (status, body)
+                during.append(json.loads(body)["id"])
+            # inventory reserves and shipping gets ready, but no courier step can be queued
+            wait_for(
+                lambda: Shipment.objects.using("shipping").filter(order_id__in=during, status="ready").count() == 20,
+                90,
+                "every shipment to be ready (and stuck) while Redis is down",
+                interval=0.5,
             )
-            assert status == 201, (status, body)
-            during.append(json.loads(body)["id"])
-        # inventory reserves and shipping gets ready, but no courier step can be queued
-        wait_for(
-            lambda: Shipment.objects.using("shipping").filter(order_id__in=during, status="ready").count() == 20,
-            90,
-            "every shipment to be ready (and stuck) while Redis is down",
-            interval=0.5,
-        )
-        assert not Shipment.objects.using("shipping").filter(order_id__in=during).exclude(status="ready").exists()
-        # the warning comes once Celery's publish gives up, which may be after the commit made them ready
-        wait_for(
-            lambda: "could not schedule the next step" in stack.log("shipping"),
-            30,
-            "shipping to log that it could not schedule the courier's step",
-            interval=0.5,
-        )
-        assert all(p.poll() is None for p in stack.processes.values()), "a process died without Redis"
+            assert not Shipment.objects.using("shipping").filter(order_id__in=during).exclude(status="ready").exists()
+            # the warning comes once Celery's publish gives up, which may be after the commit made them ready
+            wait_for(
+                lambda: "could not schedule the next step" in stack.log("shipping"),
+                30,
+                "shipping to log that it could not schedule the courier's step",
+                interval=0.5,
+            )
+            assert all(p.poll() is None for p in stack.processes.values()), "a process died without Redis"
+        finally:
+            back = RedisServer(tmp_path / "redis")
+            back.port = redis.port  # the same address the stack knows
+            back.start()
+            restarted.append(back)
+        wait_terminal(during, 120, sweep=lambda: sweep(stack))
+        result = settled(warm + during, start)
+        assert not result.problems, result.problems
+        assert result.by_status == {"delivered": 23}
     finally:
-        back = RedisServer(tmp_path / "redis")
-        back.port = redis.port  # the same address the stack knows
-        back.start()
-    wait_terminal(during, 120, sweep=lambda: sweep(stack))
-    result = settled(warm + during, start)
-    assert not result.problems, result.problems
-    assert result.by_status == {"delivered": 23}
-    back.stop()
+        for server in restarted:
+            server.stop()
