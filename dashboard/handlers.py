@@ -172,15 +172,19 @@ def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes 
 
 def _count(entries: list[EventLog]) -> None:
     """Add a batch's entries to their types' counters: prepared UPDATEs, a row created for a new type."""
-    amounts: dict[str, dict[str, int]] = {"count": {}, "dead_letters": {}}
+    amounts: dict[str, dict[str, int]] = {}  # event type -> counter field -> entries
     last_seen = {}
     for entry in entries:
         field = "dead_letters" if entry.kind == EventLog.Kind.DEAD_LETTER else "count"
-        amounts[field][entry.event_type] = amounts[field].get(entry.event_type, 0) + 1
+        by_field = amounts.setdefault(entry.event_type, {})
+        by_field[field] = by_field.get(field, 0) + 1
         last_seen[entry.event_type] = entry.received_at
-    for field, by_type in amounts.items():
-        _add_creating_rows(TypeCounter, field, by_type)
-    update_rows([TypeCounter(event_type=t, last_seen=at) for t, at in last_seen.items()], ["last_seen"], using=DB)
+    for event_type in sorted(amounts):  # in type order, so two consumer copies lock the rows alike
+        for field, added in amounts[event_type].items():
+            _add_creating_rows(TypeCounter, field, {event_type: added})
+    update_rows(
+        [TypeCounter(event_type=t, last_seen=at) for t, at in sorted(last_seen.items())], ["last_seen"], using=DB
+    )
 
 
 def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
