@@ -51,6 +51,8 @@ def staff_headers(staff):
 def fresh_feed():
     live.feed.reset()
     yield
+    # What a test pushed reaches the layer now, not into the next test's browser (a flake under load).
+    assert live.feed.sender.pusher.wait_idle(), "the dashboard's pushes did not drain"
     live.feed.reset()
 
 
