@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values, update_rows
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values, set_on_rows
 
 from .events import StockChanged, StockRejected, StockReleased, StockReserved
 from .models import Reservation, ReservationLine, StockItem
@@ -58,8 +58,7 @@ def announce_batched_stock() -> None:
         _last_causes.update(touched)
         _maybe_pending = True
         if not _announcement_due():
-            marks = [StockItem(sku=sku, announce_pending=True) for sku in sorted(touched)]
-            update_rows(marks, ["announce_pending"], using=DB)  # that field only: the rest may be stale here
+            set_on_rows(StockItem, "announce_pending", True, sorted(touched), using=DB)
             return
     if _maybe_pending and _announcement_due():
         _announce_marked(extra=touched or ())
@@ -89,7 +88,7 @@ def _announce_marked(extra: Iterable[str] = ()) -> None:
     if skus:
         _publish_stock({sku: _last_causes.pop(sku, None) for sku in skus})
     if marked:
-        StockItem.objects.using(DB).filter(sku__in=marked).update(announce_pending=False)
+        set_on_rows(StockItem, "announce_pending", False, marked, using=DB)
     _announced_at, _maybe_pending = time.monotonic(), False
 
 
