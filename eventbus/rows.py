@@ -119,7 +119,8 @@ def _rows_by_pk(model: type[Model], keys: Iterable, *, using: str, lock: bool) -
     if not keys:
         return []
     connection, meta = connections[using], model._meta
-    fields, converters = _loader(model, connection)
+    fields = meta.concrete_fields
+    chains = _converter_chains(model, fields, connection)
     quote = connection.ops.quote_name
     sql = (
         f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)}"  # noqa: S608
@@ -131,13 +132,7 @@ def _rows_by_pk(model: type[Model], keys: Iterable, *, using: str, lock: bool) -
         cursor.execute(sql, [meta.pk.get_db_prep_value(key, connection) for key in keys])
         rows = cursor.fetchall()
     names = [f.attname for f in fields]
-    objs = []
-    for row in rows:
-        values = list(row)
-        for i, chain in converters:
-            values[i] = _convert(values[i], chain, connection)
-        objs.append(model.from_db(using, names, values))
-    return objs
+    return [model.from_db(using, names, _converted(row, chains, connection)) for row in rows]
 
 
 def oldest_unset(model: type[Model], fields: tuple[str, ...], *, unset: str, limit: int, using: str) -> list[tuple]:
@@ -150,14 +145,11 @@ def oldest_unset(model: type[Model], fields: tuple[str, ...], *, unset: str, lim
         f"SELECT {', '.join(quote(f.column) for f in columns)} FROM {quote(meta.db_table)}"  # noqa: S608
         f" WHERE {quote(meta.get_field(unset).column)} IS NULL ORDER BY {pk} LIMIT %s"
     )
-    key = (model, fields, connection.vendor)
-    if key not in _chains:
-        _chains[key] = [_converters(field, meta.db_table, connection) for field in columns]
-    chains = _chains[key]
+    chains = _converter_chains(model, columns, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [limit])
         rows = cursor.fetchall()
-    return [tuple(_convert(value, chain, connection) for value, chain in zip(row, chains, strict=True)) for row in rows]
+    return [tuple(_converted(row, chains, connection)) for row in rows]
 
 
 def set_on_rows(model: type[Model], field_name: str, value, keys: list, *, using: str) -> None:
@@ -177,19 +169,9 @@ def set_on_rows(model: type[Model], field_name: str, value, keys: list, *, using
 
 def present_values(model: type[Model], field_name: str, candidates: list, *, using: str, **equal) -> set[str]:
     """Which of `candidates` are stored in `field_name` of the rows whose other fields equal `equal`, as
-    strings (e.g. the event ids an inbox already holds for a group)."""
-    if not candidates:
-        return set()
-    connection, meta = connections[using], model._meta
-    field, quote = meta.get_field(field_name), connection.ops.quote_name
-    where = [f"{quote(meta.get_field(name).column)} = %s" for name in equal]
-    where.append(f"{quote(field.column)} IN ({', '.join(['%s'] * len(candidates))})")
-    sql = f"SELECT {quote(field.column)} FROM {quote(meta.db_table)} WHERE {' AND '.join(where)}"  # noqa: S608
-    params = [meta.get_field(name).get_db_prep_value(value, connection) for name, value in equal.items()]
-    params += [field.get_db_prep_value(value, connection) for value in candidates]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {str(field.to_python(value)) for (value,) in cursor.fetchall()}
+    strings (e.g. the event ids an inbox already holds for a group): `present_keys` with one group."""
+    keys = [(*equal.values(), candidate) for candidate in candidates]
+    return {str(key[-1]) for key in present_keys(model, (*equal, field_name), keys, using=using)}
 
 
 def present_keys(model: type[Model], fields: tuple[str, ...], keys: Iterable[tuple], *, using: str) -> set[tuple]:
@@ -229,30 +211,28 @@ def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
     return tuple(f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, AutoFieldMixin)))
 
 
-_loaders: dict[tuple, tuple] = {}
 _chains: dict[tuple, list] = {}
 
 
-def _loader(model: type[Model], connection) -> tuple:
-    """A model's concrete fields and, per column that needs them, the converters the ORM applies to what
-    the database returns (e.g. SQLite's text to datetime, UUID and Decimal; JSON fields' decoding)."""
-    key = (model, connection.vendor)
-    if key not in _loaders:
-        fields = model._meta.concrete_fields
-        chains = [(i, _converters(field, model._meta.db_table, connection)) for i, field in enumerate(fields)]
-        _loaders[key] = (fields, [(i, chain) for i, chain in chains if chain])
-    return _loaders[key]
+def _converter_chains(model: type[Model], fields, connection) -> list[list[tuple]]:
+    """Per field, the converters the ORM applies to what the database returns (e.g. SQLite's text to
+    datetime, UUID and Decimal; JSON fields' decoding), found once per model, fields and database."""
+    key = (model, tuple(field.attname for field in fields), connection.vendor)
+    if key not in _chains:
+        table = model._meta.db_table
+        _chains[key] = [
+            [(convert, col) for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection)]
+            for col in (field.get_col(table) for field in fields)
+        ]
+    return _chains[key]
 
 
-def _converters(field: Field, table: str, connection) -> list[tuple]:
-    col = field.get_col(table)
-    return [(convert, col) for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection)]
-
-
-def _convert(value, chain: list[tuple], connection):
-    for convert, col in chain:
-        value = convert(value, col, connection)
-    return value
+def _converted(row: tuple, chains: list[list[tuple]], connection) -> list:
+    values = list(row)
+    for i, chain in enumerate(chains):
+        for convert, col in chain:
+            values[i] = convert(values[i], col, connection)
+    return values
 
 
 _statements: dict[tuple, str] = {}
