@@ -46,6 +46,7 @@ from bench.common import (
     order_fields,
     order_placed_message,
     port_open,
+    rnd,
     say,
     wait_until,
 )
@@ -436,18 +437,33 @@ class Bench:
 
         seconds = self.size["http_s"]
         say(f"5 HTTP on daphne, concurrency 16, {seconds}s each: GET /healthz, then POST /api/orders ...")
+        web = self.procs.running["web"].pid
+
+        def measured(*args, **kwargs) -> dict:
+            # The web's own CPU per answered request: steadier than requests/s on a shared machine.
+            cpu0 = cpu_seconds(web)
+            result = load(*args, **kwargs)
+            result["web_cpu_ms_per_request"] = rnd((cpu_seconds(web) - cpu0) * 1000 / max(result["requests"], 1), 2)
+            return result
+
         load(self.web_port, "GET", "/healthz", seconds=1, concurrency=4)  # warm up
-        trivial = load(self.web_port, "GET", "/healthz", seconds=seconds)
-        say(f"  /healthz {trivial['per_s']:.0f}/s p99 {trivial['latency_ms']['p99']} ms")
+        trivial = measured(self.web_port, "GET", "/healthz", seconds=seconds)
+        say(
+            f"  /healthz {trivial['per_s']:.0f}/s p99 {trivial['latency_ms']['p99']} ms, "
+            f"web {trivial['web_cpu_ms_per_request']} CPU-ms per request"
+        )
 
         def order_body(i: int) -> bytes:
             return orjson.dumps(order_fields(i))
 
         load(self.web_port, "POST", "/api/orders", make_body=order_body, seconds=1, concurrency=4)  # warm up
         spies = self.py_spy({"web-post": self.procs.running["web"].pid}) if self.args.py_spy else []
-        orders = load(self.web_port, "POST", "/api/orders", make_body=order_body, seconds=seconds)
+        orders = measured(self.web_port, "POST", "/api/orders", make_body=order_body, seconds=seconds)
         self.stop_py_spy(spies)
-        say(f"  POST /api/orders {orders['per_s']:.0f}/s p99 {orders['latency_ms']['p99']} ms {orders['statuses']}")
+        say(
+            f"  POST /api/orders {orders['per_s']:.0f}/s p99 {orders['latency_ms']['p99']} ms {orders['statuses']}, "
+            f"web {orders['web_cpu_ms_per_request']} CPU-ms per request"
+        )
         # These orders only measure the web path: they do not enter the saga (its sections start empty).
         from django.utils import timezone
 
@@ -925,6 +941,7 @@ def _parse_ts(text: str) -> float:
 
 def print_table(r: dict) -> None:
     lat = r.get("latency_ms") or {}
+    http = r.get("sections", {}).get("http") or {}
     rows = [
         ("raw pipe (kafka-python) events/s", r.get("raw_pipe_events_per_s")),
         ("raw pipe (confluent-kafka) events/s", r.get("raw_pipe_confluent_events_per_s")),
@@ -957,6 +974,11 @@ def print_table(r: dict) -> None:
         ("dashboard frames lost / clients held", f"{r.get('ws_frames_lost')} / {r.get('ws_clients')}"),
         ("HTTP POST /api/orders/s vs /healthz/s", f"{r.get('http_orders_per_s')} vs {r.get('http_trivial_per_s')}"),
         ("HTTP p99 ms orders vs healthz", f"{r.get('http_orders_p99_ms')} vs {r.get('http_trivial_p99_ms')}"),
+        (
+            "HTTP web CPU-ms per request orders vs healthz",
+            f"{http.get('orders', {}).get('web_cpu_ms_per_request')} vs "
+            f"{http.get('trivial', {}).get('web_cpu_ms_per_request')}",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     print()

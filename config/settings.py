@@ -103,6 +103,9 @@ SQLITE_OPTIONS = {
 
 # Consumers and Celery keep their connections; the ASGI server sets 0 (config/asgi.py).
 CONN_MAX_AGE = int(env("DB_CONN_MAX_AGE", "60"))
+# Where connections are not kept (the web server), closed SQLite connections wait in a bounded pool per
+# file for the next request instead (config/sqlite/base.py).
+SQLITE_POOL_SIZE = int(env("SQLITE_POOL_SIZE", "16"))
 
 
 def database(alias: str, var: str) -> dict:
@@ -114,6 +117,8 @@ def database(alias: str, var: str) -> dict:
     if config["ENGINE"].endswith("sqlite3"):
         config["ENGINE"] = "config.sqlite"  # Django's backend plus a queue for the write lock (see its docstring)
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
+        if CONN_MAX_AGE == 0 and SQLITE_POOL_SIZE > 0:
+            config["OPTIONS"]["pool"] = SQLITE_POOL_SIZE
         test_dir = env("CONVEYOR_TEST_DB_DIR")
         # Integration tests share their databases with real subprocesses, so they must be files.
         config["TEST"] = {"NAME": str(Path(test_dir) / f"{alias}.sqlite3")} if test_dir else {}

@@ -5,6 +5,7 @@ of at the relay's next poll. Best effort: if Redis is away, the relay's poll sti
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -31,14 +32,57 @@ def _redis():
 _quiet_until = 0.0
 
 
-def notify(service_name: str) -> None:
+def _publish(service_name: str) -> None:
     global _quiet_until
     if time.monotonic() < _quiet_until:
-        return  # Redis failed a moment ago: don't make every commit wait for a connect timeout
+        return  # Redis failed a moment ago: don't make every wake-up wait for a connect timeout
     try:
         _redis().publish(channel(service_name), b"1")
     except redis.RedisError:
         _quiet_until = time.monotonic() + 5  # the relay polls anyway
+
+
+class _Notifier:
+    """Publishes wake-ups from a thread of its own. A commit only marks its service as due, so it never
+    waits for a Redis round trip (a tenth of a web request's CPU under `POST /api/orders`), and the commits
+    that land while one publish is on its way share the next one."""
+
+    def __init__(self) -> None:
+        self.due: set[str] = set()
+        self.changed = threading.Condition()
+        self.thread: threading.Thread | None = None
+
+    def mark(self, service_name: str) -> None:
+        with self.changed:
+            self.due.add(service_name)
+            if self.thread is None or not self.thread.is_alive():  # first use, or in a forked child
+                self.thread = threading.Thread(target=self.run, name="relay-wakeups-out", daemon=True)
+                self.thread.start()
+            self.changed.notify()
+
+    def run(self) -> None:
+        while True:
+            with self.changed:
+                while not self.due:
+                    self.changed.wait()
+                due, self.due = self.due, set()
+            for service_name in sorted(due):
+                _publish(service_name)
+
+
+_notifier = _Notifier()
+
+
+def _after_fork_in_child() -> None:
+    global _notifier, _client
+    _notifier, _client = _Notifier(), None  # neither the thread nor the socket crossed the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def notify(service_name: str) -> None:
+    _notifier.mark(service_name)
 
 
 def listen(service_name: str, flag: threading.Event, stopping: threading.Event) -> threading.Thread:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 
@@ -51,16 +52,55 @@ class _WriteLock:
         self.thread_lock.release()
 
 
+class _Pool:
+    """Idle connections to one database file, with the (device, inode) of the file they were opened on."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.idle: list[tuple[sqlite3.Connection, tuple[int, int]]] = []
+        self.lock = threading.Lock()
+
+    def take(self, name: str) -> tuple[sqlite3.Connection, tuple[int, int]] | None:
+        while True:
+            with self.lock:
+                if not self.idle:
+                    return None
+                conn, opened_on = self.idle.pop()
+            if _file_id(name) == opened_on:
+                return conn, opened_on
+            conn.close()  # the file was deleted or replaced since
+
+    def give(self, conn: sqlite3.Connection, opened_on: tuple[int, int]) -> bool:
+        with self.lock:
+            if len(self.idle) >= self.size:
+                return False
+            self.idle.append((conn, opened_on))
+            return True
+
+
+def _file_id(name: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 _locks: dict[str, _WriteLock] = {}
 _locks_guard = threading.Lock()
+_pools: dict[tuple, _Pool] = {}
+_left_at_fork: list = []
 
 
 def _forget_locks() -> None:
     # A forked child (a Celery prefork worker) shares its parent's lock files' open descriptions, under
-    # which flock cannot tell the two apart: it opens its own.
+    # which flock cannot tell the two apart: it opens its own. Its parent's pooled connections are kept
+    # referenced but never used: SQLite connections must not cross a fork.
     global _locks_guard
     _locks.clear()
     _locks_guard = threading.Lock()
+    _left_at_fork.append(dict(_pools))
+    _pools.clear()
 
 
 os.register_at_fork(after_in_child=_forget_locks)
@@ -73,8 +113,37 @@ def _write_lock(name: str) -> _WriteLock:
         return _locks[name]
 
 
+def _pool(key: tuple, size: int) -> _Pool:
+    with _locks_guard:
+        if key not in _pools:
+            _pools[key] = _Pool(size)
+        return _pools[key]
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _held: _WriteLock | None = None
+    _pooled: _Pool | None = None
+    _opened_on: tuple[int, int] | None = None
+
+    def get_connection_params(self):
+        params = dict(super().get_connection_params())
+        size = int(params.pop("pool", 0) or 0)
+        self._pooled = None
+        if size > 0 and not self.is_in_memory_db():
+            key = (tuple(sorted(params.items())), tuple(self.init_commands))
+            self._pooled = _pool(key, size)
+        return params
+
+    def get_new_connection(self, conn_params):
+        name = str(conn_params["database"])
+        if self._pooled is not None:
+            taken = self._pooled.take(name)
+            if taken is not None:
+                conn, self._opened_on = taken
+                return conn
+        conn = super().get_new_connection(conn_params)
+        self._opened_on = _file_id(name)
+        return conn
 
     def _start_transaction_under_autocommit(self):
         if self.is_in_memory_db():
@@ -112,6 +181,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self):
         try:
+            conn = self.connection
+            if (
+                self._pooled is not None
+                and conn is not None
+                and self._opened_on is not None
+                and not conn.in_transaction
+                and not self.errors_occurred
+                and self._pooled.give(conn, self._opened_on)
+            ):
+                return None
             return super()._close()
         finally:
             self._release()
