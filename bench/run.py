@@ -104,7 +104,7 @@ class Bench:
             "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback; TLS would end at a proxy
             "SHIPPING_STEP_SECONDS": "0",
             "ORDER_RATE_LIMIT": "",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # INFO: rebalances in the logs
             "PYTHONUNBUFFERED": "1",
         }.items():
             base.setdefault(name, value)
