@@ -186,6 +186,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self._pooled is not None
                 and conn is not None
                 and self._opened_on is not None
+                and not self.in_atomic_block  # Django keeps such a connection object around
                 and not conn.in_transaction
                 and not self.errors_occurred
                 and self._pooled.give(conn, self._opened_on)
