@@ -30,6 +30,16 @@ def _raw(conn):
     return conn.connection
 
 
+def _read_on_a_fresh_connection(path, not_this, query: str) -> list:
+    conn = _connection(path)
+    assert _raw(conn) is not not_this, "the pool handed out a connection it should have closed"
+    with conn.cursor() as cursor:
+        cursor.execute(query)
+        rows = cursor.fetchall()
+    conn.close()
+    return rows
+
+
 @pytest.fixture
 def db_file(tmp_path, django_db_blocker):
     django_db_blocker.unblock()  # a scratch database of the test's own, not the test databases
@@ -79,12 +89,7 @@ def test_a_connection_closed_inside_a_transaction_is_not_kept(db_file):
     with conn.cursor() as cursor:
         cursor.execute("INSERT INTO log VALUES ('never')")
     conn.close()
-    nxt = _connection(db_file)
-    assert _raw(nxt) is not raw
-    with nxt.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM log")
-        assert cursor.fetchone()[0] == 0  # rolled back with its connection
-    nxt.close()
+    assert _read_on_a_fresh_connection(db_file, raw, "SELECT count(*) FROM log") == [(0,)]  # rolled back with it
 
 
 def test_a_connection_that_met_an_error_is_not_kept(db_file):
@@ -106,12 +111,7 @@ def test_a_replaced_database_file_gets_a_fresh_connection(db_file):
         cursor.execute("CREATE TABLE log (who TEXT)")
         cursor.execute("INSERT INTO log VALUES ('new file')")
     fresh.close()
-    nxt = _connection(db_file)
-    assert _raw(nxt) is not raw
-    with nxt.cursor() as cursor:
-        cursor.execute("SELECT who FROM log")
-        assert cursor.fetchall() == [("new file",)]
-    nxt.close()
+    assert _read_on_a_fresh_connection(db_file, raw, "SELECT who FROM log") == [("new file",)]
 
 
 def test_without_the_option_a_closed_connection_is_closed(db_file):
