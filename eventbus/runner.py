@@ -14,8 +14,10 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import close_old_connections, connections
 from kafka import ConsumerRebalanceListener
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from . import kafka_io, metrics
@@ -26,6 +28,7 @@ from .service import Service
 log = logging.getLogger("eventbus.consumer")
 POLL_MS = 200  # how long one poll waits for records; the loop does its idle chores in between
 UNASSIGNED_POLL_MS = 20
+POLL_RETRY_SECONDS = 1.0
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -60,7 +63,6 @@ def _fmt(partitions) -> str:
 
 class ConsumerRunner:
     def __init__(self, service: Service, *, relay: bool = True, poll_seconds: float | None = None, replay=False):
-        from django.conf import settings
 
         self.service = service
         self.dispatcher = Dispatcher(service)
@@ -103,7 +105,7 @@ class ConsumerRunner:
                 # fetch attempt after another: 0.65-0.87 cores until the rejoin. Without partitions, a short
                 # poll per POLL_MS moves the group protocol on just as well (a poll of 0 ms never joins).
                 assigned, polled_at = bool(self.listener.assigned), time.monotonic()
-                polled = self.consumer.poll(timeout_ms=POLL_MS if assigned else UNASSIGNED_POLL_MS, max_records=500)
+                polled = self._poll(POLL_MS if assigned else UNASSIGNED_POLL_MS)
                 self._watch_assignment(topics, name)
                 if not polled:
                     self._commit_pending(due_only=True)
@@ -123,6 +125,28 @@ class ConsumerRunner:
                 self.dlt_producer.close(timeout=10)
             connections.close_all()
             log.info("%s: stopped cleanly", name)
+
+    def _poll(self, timeout_ms: int) -> dict:
+        """kafka-python 3.0 can raise a retriable error out of poll() while the group coordinator moves: when
+        the coordinator's node was killed, the metadata refresh of the coordinator lookup met a refused
+        connection and raised it (tests/faults/test_cluster.py; two of three consumers died of it once). A
+        later poll finds the new coordinator, so this waits a moment and reports an empty poll instead."""
+        try:
+            return self.consumer.poll(timeout_ms=timeout_ms, max_records=500)
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False):
+                raise
+            log.warning(
+                "%s: a poll failed (%s: %s); polling again in %.0f s. If this repeats, check that the brokers "
+                "at %s are up",
+                self.service.name,
+                type(exc).__name__,
+                exc,
+                POLL_RETRY_SECONDS,
+                settings.KAFKA["bootstrap_servers"],
+            )
+            self.stopping.wait(POLL_RETRY_SECONDS)
+            return {}
 
     def _process(self, polled) -> None:
         records = [
