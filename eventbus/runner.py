@@ -63,7 +63,6 @@ def _fmt(partitions) -> str:
 
 class ConsumerRunner:
     def __init__(self, service: Service, *, relay: bool = True, poll_seconds: float | None = None, replay=False):
-
         self.service = service
         self.dispatcher = Dispatcher(service)
         self.stopping = threading.Event()
