@@ -12,6 +12,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -30,7 +31,20 @@ POISON_TYPE = "(undecodable)"
 CARD_FIELDS = ["stage", "stage_since", "placed_at", "total", "items", "events", "last_seq", "updated_at"]
 
 
+PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
 def pretty(data) -> str:
+    """An event's data as the tail shows it: indented, keys sorted. Written by orjson, it is the text of
+    `json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)` for the JSON a decoded event carries
+    (strict_json's: string keys, integers within 2**53, no NaN; only a float's exponent is written `1e16`, not
+    `1e+16`). The stdlib's indented writer is pure Python: 16 % of the dashboard consumer's busy samples at the
+    saga's peak, 11 µs for an order against orjson's 0.3."""
+    return orjson.dumps(data, option=PRETTY).decode()
+
+
+def pretty_lenient(data) -> str:
+    """`pretty` for what the stdlib's reader accepted from an undecodable record (NaN, integers of any size)."""
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
@@ -124,7 +138,7 @@ def _record_poison(record: Record, poison: Poison) -> None:
         return
     value = record.value or b""
     try:
-        payload = pretty(json.loads(value))
+        payload = pretty_lenient(json.loads(value))
     except ValueError:
         payload = _text(value)
     entry = EventLog.objects.using(DB).create(
