@@ -71,7 +71,7 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
         wanted[str(line.get("sku"))] = wanted.get(str(line.get("sku")), 0) + quantity
     if not lines:
         errors.setdefault("lines", []).append("An order needs at least one line.")
-    products = {p.sku: p for p in Product.objects.using(DB).filter(sku__in=list(wanted), active=True)}
+    products = {p.sku: p for p in Product.objects.using(DB).filter(sku__in=list(wanted), active=True).order_by()}
     unknown = sorted(set(wanted) - set(products))
     if unknown:
         errors.setdefault("lines", []).append(f"unknown product(s): {', '.join(unknown)}")
