@@ -204,9 +204,10 @@ class Bench:
         same members hold the same partitions a second later: a group caught in a rejoin loop passes through
         Stable every second or so (seen once in the two-consumer inventory run, 25 s instead of 3.5)."""
         admin = self.admin()
-        last: list = [None]
+        last = None
 
         def settled():
+            nonlocal last
             self.procs.check_alive(*watch)
             found = admin.describe_groups(list(groups))
             snapshot = []
@@ -215,15 +216,15 @@ class Bench:
                 state = str(info.get("group_state") or info.get("state") or "")
                 got = info.get("members") or []
                 if state.lower() != "stable" or len(got) != members:
-                    last[0] = None
+                    last = None
                     return False
                 for member in got:
                     held = (member.get("member_assignment") or {}).get("assigned_partitions") or []
                     if not any(t.get("partitions") for t in held):
-                        last[0] = None
+                        last = None
                         return False
                     snapshot.append((group, member.get("member_id"), repr(held)))
-            same, last[0] = snapshot == last[0], snapshot
+            same, last = snapshot == last, snapshot
             return same
 
         try:

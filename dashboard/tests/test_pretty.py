@@ -13,7 +13,7 @@ from eventbus import strict_json
     [
         {"order_id": "0190f1a8-1111-7222-8333-444455556666", "lines": [{"sku": "MUG-001", "quantity": 2}]},
         {"b": {"z": [], "a": {}}, "a": [1, -2, 2**53 - 1, 0.5, True, False, None, "x"]},
-        {"name": "Zoë Ødegård", "address": "東京都 1-2-3", "note": "tab\t quote\" slash\\ nl\n \u0001"},
+        {"name": "Zoë Ødegård", "address": "東京都 1-2-3", "note": 'tab\t quote" slash\\ nl\n \u0001'},
         {},
     ],
 )
