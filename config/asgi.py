@@ -2,11 +2,12 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+from config.asgi_handler import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Django serves each ASGI request in a thread of its own, so a persistent connection would be one per
+# Django's ASGI handler serves each request in a new thread, so a persistent connection would be one per
 # request left for the garbage collector (and its page cache with it): Django's docs advise 0 under ASGI.
+# Our handler (config/asgi_handler.py) lends kept threads, but a request beyond them still gets a new one.
 # Closed SQLite connections wait in a bounded pool for the next request instead (SQLITE_POOL_SIZE).
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 django_asgi_app = get_asgi_application()
