@@ -24,3 +24,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+from config.heap import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()  # last: every module the server needs to start is loaded

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from config.heap import freeze_startup_objects
 from eventbus.runner import ConsumerRunner
 from eventbus.service import service
 
@@ -23,4 +24,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         runner = ConsumerRunner(svc, relay=not options["no_relay"], replay=options["replay"])
         runner.install_signal_handlers()
+        freeze_startup_objects()
         runner.run()
