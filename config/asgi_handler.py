@@ -59,20 +59,20 @@ class _RequestThread(ThreadPoolExecutor):
 class _RequestThreads:
     def __init__(self, keep: int) -> None:
         self.keep = keep
-        self.idle: list[_RequestThread] = []
+        self.kept: list[_RequestThread] = []
         self.lock = threading.Lock()
 
     def lend(self) -> _RequestThread:
         with self.lock:
-            if self.idle:
-                return self.idle.pop()
+            if self.kept:
+                return self.kept.pop()
         return _RequestThread()
 
     def give_back(self, thread: _RequestThread) -> None:
         if thread.idle:
             with self.lock:
-                if len(self.idle) < self.keep:
-                    self.idle.append(thread)
+                if len(self.kept) < self.keep:
+                    self.kept.append(thread)
                     return
         thread.shutdown(wait=False)  # it ends once what it has in hand is done
 
