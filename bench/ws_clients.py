@@ -116,6 +116,7 @@ class Client:
                     self.reconnects += 1
                     await asyncio.sleep(0.5 * 2**attempt)
             await ws.send_text('{"type": "catchup", "since": null}')
+            handled = 0
             while True:
                 raw = await ws.receive()
                 if raw is None:
@@ -123,6 +124,8 @@ class Client:
                     return
                 now = time.time()
                 frame = orjson.loads(raw)
+                handled += 1  # acknowledged like the dashboard's page does, so the server paces this client
+                await ws.send_text(f'{{"type": "ack", "frames": {handled}}}')
                 kind = frame.get("kind")
                 if counting.is_set():
                     self.frames += 1

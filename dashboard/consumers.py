@@ -5,7 +5,14 @@ Protocol (JSON):
   `metrics`, `lag`, `dead_letters`; `catchup`/`snapshot` answers; `resync` when it dropped frames (its
   queue overflowed, or a frame sent by reference expired or could not be fetched).
 - client → server: `{"type": "catchup", "since": <last seq or null>}` after connecting, after `resync`,
-  and whenever it sees a gap in the seqs.
+  and whenever it sees a gap in the seqs; `{"type": "ack", "frames": <frames handled on this connection>}`
+  after each frame it handled.
+
+Flow control: the server's socket buffer under a websocket has no bound of its own (daphne writes whatever
+the application sends, and ASGI gives the application no view of it). So once a browser acknowledges
+frames, the server keeps at most `window_bytes` of frames unacknowledged on its way to that browser; the
+next frames wait in the browser's bounded queue, by reference (a frame's text is shared by every browser
+of the process). A browser that never acknowledges (an older page) is not paced.
 
 Until a client has asked for its catch-up, and again after its queue overflowed, batch frames are not
 queued for it at all: the catch-up it is about to get is read from the read model after those frames
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -31,6 +39,7 @@ SEQ_FRAMES = {"batch"}
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
     queue_size = 500
+    window_bytes = 256 * 1024  # unacknowledged bytes on their way to one pacing browser
 
     async def connect(self):
         user = self.scope.get("user")
@@ -41,6 +50,11 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=self.queue_size)
         self.synced = False
         self.overflows = 0
+        self.paced = False  # until the browser's first ack
+        self.frames_sent = 0
+        self.in_flight: deque[tuple[int, int]] = deque()  # (frame number, bytes) not acknowledged yet
+        self.unacked_bytes = 0
+        self.acked = asyncio.Event()
         self.joined = True
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await self.accept()
@@ -67,23 +81,36 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.offer(answer, force=True)
         elif content.get("type") == "ping":
             self.offer({"kind": "pong"})
+        elif content.get("type") == "ack":
+            self._acknowledged(content.get("frames"))
+
+    def _acknowledged(self, frames_handled) -> None:
+        if not isinstance(frames_handled, int) or isinstance(frames_handled, bool):
+            return
+        self.paced = True
+        while self.in_flight and self.in_flight[0][0] <= frames_handled:
+            self.unacked_bytes -= self.in_flight.popleft()[1]
+        self.acked.set()
 
     async def dashboard_frame(self, message):
         """A frame from the dashboard consumer process (group "dashboard"), inline or by reference."""
-        shared = None
         if "ref" in message:
             try:
-                shared = await frames.fetch(message["ref"])
+                text = await frames.fetch(message["ref"])
             except Exception:  # Redis away: the browser catches up from the read model instead
-                shared = None
-            if shared is None:
+                text = None
+            if text is None:
                 if self.synced:
                     self._resync("frame-unavailable")
                 return
-        frame = shared.frame if shared else message["frame"]
-        if frame.get("kind") in SEQ_FRAMES and not self.synced:
+            frame = frames.SharedFrame(message.get("kind", ""), text)
+            kind = frame.kind
+        else:
+            frame = message["frame"]
+            kind = frame.get("kind")
+        if kind in SEQ_FRAMES and not self.synced:
             return  # the coming catch-up includes it
-        self.offer(shared or frame)
+        self.offer(frame)
 
     def offer(self, frame: dict | frames.SharedFrame, force: bool = False) -> None:
         """Queue a frame for this browser; on overflow drop the queue and ask the browser to resync."""
@@ -107,10 +134,16 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def _send_loop(self) -> None:
         while True:
             frame = await self.queue.get()
+            while self.in_flight and self.unacked_bytes >= self.window_bytes:
+                self.acked.clear()
+                await self.acked.wait()
             await self.transmit(frame)
 
     async def transmit(self, frame: dict | frames.SharedFrame) -> None:
-        if isinstance(frame, frames.SharedFrame):
-            await self.send(text_data=frame.text)  # encoded once for every browser of this process
-        else:
-            await self.send_json(frame)
+        # a shared frame is encoded once for every browser of this process
+        text = frame.text if isinstance(frame, frames.SharedFrame) else await self.encode_json(frame)
+        await self.send(text_data=text)
+        self.frames_sent += 1
+        if self.paced:
+            self.in_flight.append((self.frames_sent, len(text)))
+            self.unacked_bytes += len(text)

@@ -1,6 +1,7 @@
 """Big frames travel once. The dashboard process stores a frame's JSON in Redis under a fresh key and
-sends the channel-layer group only that key; each web process fetches and parses a frame once for all
-of its browsers and sends them the same text.
+sends the channel-layer group only that key and the frame's kind; each web process fetches a frame once
+for all of its browsers and sends them the same text. It never parses it: a parsed 250 kB frame is a few
+MB of Python objects, and a browser that lags keeps hundreds of frames in its queue.
 
 Without this, `group_send` serialises and stores one copy per browser (channels-redis has no fan-out of
 its own): a 250 kB frame to 100 dashboards was 25 MB through Redis and 100 decodes and encodes in the
@@ -27,7 +28,7 @@ CACHE_FRAMES = 64
 
 @dataclass(frozen=True)
 class SharedFrame:
-    frame: dict
+    kind: str
     text: str
 
 
@@ -65,11 +66,12 @@ async def message_for(frame: dict) -> dict:
         return {"frame": frame}
     key = new_key()
     await _state().client.set(key, text, ex=KEY_SECONDS)
-    return {"ref": key}
+    return {"ref": key, "kind": frame.get("kind", "")}
 
 
-async def fetch(key: str) -> SharedFrame | None:
-    """The frame stored under `key`, fetched once per process however many browsers ask; None if expired."""
+async def fetch(key: str) -> str | None:
+    """The text of the frame stored under `key`, fetched once per process however many browsers ask; None if
+    expired."""
     state = _state()
     pending = state.fetches.get(key)
     if pending is None:
@@ -79,9 +81,6 @@ async def fetch(key: str) -> SharedFrame | None:
     return await asyncio.shield(pending)
 
 
-async def _get(client, key: str) -> SharedFrame | None:
+async def _get(client, key: str) -> str | None:
     raw = await client.get(key)
-    if raw is None:
-        return None
-    text = raw.decode()
-    return SharedFrame(json.loads(text), text)
+    return None if raw is None else raw.decode()

@@ -260,7 +260,7 @@ def test_a_big_frame_travels_by_reference_and_is_fetched_once_for_all_browsers(s
         last = await sync_to_async(read_model.max_seq)()
         frame = big_batch(last + 1)
         message = await frames.message_for(frame)
-        assert set(message) == {"ref"}  # too big to go inline
+        assert message.keys() == {"ref", "kind"} and message["kind"] == "batch"  # too big to go inline
         await get_channel_layer().group_send(live.GROUP, {"type": live.FRAME_TYPE, **message})
         for comm in comms:
             assert await receive(comm, "batch") == frame
@@ -281,5 +281,34 @@ def test_a_frame_that_expired_before_it_was_fetched_makes_the_browser_resync(sta
         await get_channel_layer().group_send(live.GROUP, {"type": live.FRAME_TYPE, "ref": frames.new_key()})
         assert (await receive(comm, "resync"))["reason"] == "frame-unavailable"
         await comm.disconnect()
+
+    run(scenario)
+
+
+def test_a_browser_that_acknowledges_frames_is_paced_and_one_that_does_not_is_not(staff_headers, monkeypatch):
+    monkeypatch.setattr(DashboardConsumer, "window_bytes", 1)  # one unacknowledged frame at a time
+
+    async def scenario():
+        pacing = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        silent = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
+        for comm in (pacing, silent):
+            assert (await comm.connect())[0]
+            await receive(comm, "hello")
+            await comm.send_json_to({"type": "catchup", "since": None})
+            await receive(comm, "snapshot")
+        await pacing.send_json_to({"type": "ack", "frames": 2})  # hello and snapshot handled
+        layer = get_channel_layer()
+        for seq in range(1, 4):
+            frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
+            await layer.group_send(live.GROUP, {"type": live.FRAME_TYPE, "frame": frame})
+
+        assert [(await receive(silent, "batch"))["from_seq"] for _ in range(3)] == [1, 2, 3]  # not paced
+        assert (await receive(pacing, "batch"))["from_seq"] == 1
+        assert await pacing.receive_nothing(timeout=0.5)  # the next waits for the ack of the first
+        for handled, seq in ((3, 2), (4, 3)):
+            await pacing.send_json_to({"type": "ack", "frames": handled})
+            assert (await receive(pacing, "batch"))["from_seq"] == seq
+        for comm in (pacing, silent):
+            await comm.disconnect()
 
     run(scenario)

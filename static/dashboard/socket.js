@@ -1,5 +1,6 @@
 // The dashboard's websocket: connects, asks for a catch-up from the last seq it saw, notices gaps,
-// and reconnects with exponential backoff (with jitter). A 4403 close means "not staff": no retry.
+// acknowledges each frame it handled (the server paces what it sends by these), and reconnects with
+// exponential backoff (with jitter). A 4403 close means "not staff": no retry.
 
 export class LiveSocket {
   constructor(path, { onFrame, onState, lastSeq }) {
@@ -25,37 +26,19 @@ export class LiveSocket {
       return;
     }
     this.ws = ws;
+    let framesHandled = 0;
     ws.addEventListener("open", () => {
       this.attempt = 0;
       this.onState("live", "Live");
       this.requestCatchup();
     });
     ws.addEventListener("message", (ev) => {
-      let frame;
       try {
-        frame = JSON.parse(ev.data);
-      } catch {
-        return;
+        this.handle(ev.data);
+      } finally {
+        framesHandled += 1;
+        if (this.ws === ws) this.send({ type: "ack", frames: framesHandled });
       }
-      if (frame.kind === "catchup" || frame.kind === "snapshot") this.waitingForCatchup = false;
-      if (frame.kind === "resync") {
-        this.requestCatchup();
-        return;
-      }
-      if (frame.kind === "batch") {
-        const last = this.lastSeq();
-        if (last === null || this.waitingForCatchup) {
-          // Not synced yet: the catch-up on its way covers this frame. Apply the cards only.
-          this.onFrame({ ...frame, events: [], partial: true });
-          return;
-        }
-        if (frame.from_seq > last + 1) {
-          this.requestCatchup(); // a gap: frames were dropped somewhere
-          this.onFrame({ ...frame, events: [], partial: true });
-          return;
-        }
-      }
-      this.onFrame(frame);
     });
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws) return;
@@ -66,6 +49,34 @@ export class LiveSocket {
       }
       this.scheduleReconnect();
     });
+  }
+
+  handle(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (frame.kind === "catchup" || frame.kind === "snapshot") this.waitingForCatchup = false;
+    if (frame.kind === "resync") {
+      this.requestCatchup();
+      return;
+    }
+    if (frame.kind === "batch") {
+      const last = this.lastSeq();
+      if (last === null || this.waitingForCatchup) {
+        // Not synced yet: the catch-up on its way covers this frame. Apply the cards only.
+        this.onFrame({ ...frame, events: [], partial: true });
+        return;
+      }
+      if (frame.from_seq > last + 1) {
+        this.requestCatchup(); // a gap: frames were dropped somewhere
+        this.onFrame({ ...frame, events: [], partial: true });
+        return;
+      }
+    }
+    this.onFrame(frame);
   }
 
   requestCatchup() {
