@@ -55,7 +55,7 @@ class _Notifier:
     def mark(self, service_name: str) -> None:
         with self.changed:
             self.due.add(service_name)
-            if self.thread is None or not self.thread.is_alive():  # first use, or in a forked child
+            if self.thread is None or not self.thread.is_alive():  # first use, or its thread died
                 self.thread = threading.Thread(target=self.run, name="relay-wakeups-out", daemon=True)
                 self.thread.start()
             self.changed.notify()
