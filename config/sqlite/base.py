@@ -92,7 +92,7 @@ _pools: dict[tuple, _Pool] = {}
 _left_at_fork: list = []
 
 
-def _forget_locks() -> None:
+def _forget_after_fork() -> None:
     # A forked child (a Celery prefork worker) shares its parent's lock files' open descriptions, under
     # which flock cannot tell the two apart: it opens its own. Its parent's pooled connections are kept
     # referenced but never used: SQLite connections must not cross a fork.
@@ -103,7 +103,7 @@ def _forget_locks() -> None:
     _pools.clear()
 
 
-os.register_at_fork(after_in_child=_forget_locks)
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _write_lock(name: str) -> _WriteLock:
