@@ -206,25 +206,29 @@ class Bench:
         admin = self.admin()
         last = None
 
-        def settled():
-            nonlocal last
+        def assignments() -> list | None:
+            """Who holds what in every group, or None while a group is not Stable, short of members, or has a
+            member without partitions."""
             self.procs.check_alive(*watch)
             found = admin.describe_groups(list(groups))
-            snapshot = []
+            held_by = []
             for group, members in groups.items():
                 info = found.get(group) or {}
                 state = str(info.get("group_state") or info.get("state") or "")
                 got = info.get("members") or []
                 if state.lower() != "stable" or len(got) != members:
-                    last = None
-                    return False
+                    return None
                 for member in got:
                     held = (member.get("member_assignment") or {}).get("assigned_partitions") or []
                     if not any(t.get("partitions") for t in held):
-                        last = None
-                        return False
-                    snapshot.append((group, member.get("member_id"), repr(held)))
-            same, last = snapshot == last, snapshot
+                        return None
+                    held_by.append((group, member.get("member_id"), repr(held)))
+            return held_by
+
+        def settled():
+            nonlocal last
+            now = assignments()
+            same, last = now is not None and now == last, now
             return same
 
         try:
