@@ -132,3 +132,14 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def courier(monkeypatch):
+    """Shipping's courier steps kept for the test to take (tests/courier.py) instead of going to Celery."""
+    from shipping import tasks
+    from tests.courier import Courier
+
+    fake = Courier()
+    monkeypatch.setattr(tasks, "schedule_steps", fake.schedule_steps)
+    return fake

@@ -12,8 +12,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "shipping-reschedule-stalled": {"task": "shipping.reschedule_stalled", "schedule": 30.0},
-    "inventory-release-expired": {"task": "inventory.release_expired", "schedule": 300.0},
+    "inventory-expire-reservations": {"task": "inventory.expire_reservations", "schedule": 300.0},
     "eventbus-prune-outboxes": {"task": "eventbus.prune_outboxes", "schedule": 3600.0},
+    "shop-prune-idempotency-keys": {"task": "shop.prune_idempotency_keys", "schedule": 3600.0},
 }
 
 

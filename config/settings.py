@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "shipping",
     "dashboard",
     "demo",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 SHIPPING_STEP_SECONDS = float(env("SHIPPING_STEP_SECONDS", "0"))
+# A reservation held this long asks shipping to cancel its order (inventory.expire_reservations, by beat).
+RESERVATION_HOURS = float(env("RESERVATION_HOURS", "24"))
+# How long an Idempotency-Key (or a checkout's nonce) keeps answering with the order it placed.
+IDEMPOTENCY_KEY_HOURS = float(env("IDEMPOTENCY_KEY_HOURS", "24"))
 ORDER_RATE_LIMIT = env("ORDER_RATE_LIMIT", "" if DEBUG else "30/m")
 
 # ---------------------------------------------------------------- logging

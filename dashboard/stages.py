@@ -16,7 +16,7 @@ STAGE_OF_TYPE = {
     "conveyor.shipping.shipment.packed.v1": "packed",
     "conveyor.shipping.shipment.dispatched.v1": "dispatched",
     "conveyor.shipping.shipment.delivered.v1": "delivered",
-    "conveyor.shop.order.cancelled.v1": "cancelled",
+    "conveyor.shipping.shipment.cancelled.v1": "cancelled",  # shipping confirmed the cancel
 }
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from . import envelope
 from .envelope import Envelope, Poison
@@ -21,8 +21,21 @@ from .service import Service
 
 log = logging.getLogger("eventbus")
 
-# Errors that say "not now" rather than "never": the batch is retried, never dead-lettered.
+# Errors that say "not now" rather than "never": the batch is retried, never dead-lettered. Any other
+# database error (a value out of range, text the database cannot store, a broken constraint) is the event's
+# own fault: it is retried like a handler error, then dead-lettered with its reason, so it cannot stop the
+# consumer and come back with the same batch after every restart.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+OUTAGE_SQLSTATES = {"25006"}  # read_only_sql_transaction: a standby or a database set read-only
+
+
+def raise_if_outage(exc: DatabaseError) -> None:
+    """Re-raise `exc` if it says the database is away (as an OperationalError when the driver calls it
+    something else); return if it is the event's fault."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        raise exc
+    if getattr(exc.__cause__, "sqlstate", None) in OUTAGE_SQLSTATES:
+        raise OperationalError(f"the database refuses writes: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -140,12 +153,9 @@ class Dispatcher:
         try:
             with transaction.atomic(using=self.service.database):
                 handler(events)
-        except TRANSIENT_ERRORS:
-            raise
         except DatabaseError as exc:
-            if not isinstance(exc, IntegrityError):
-                raise
-            error = f"IntegrityError: {exc}"
+            raise_if_outage(exc)
+            error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         else:
@@ -204,12 +214,9 @@ class Dispatcher:
                 with transaction.atomic(using=self.service.database):
                     for handler in handlers:
                         handler(event)
-            except TRANSIENT_ERRORS:
-                raise
-            except IntegrityError as exc:
-                error = f"IntegrityError: {exc}"
-            except DatabaseError:
-                raise
+            except DatabaseError as exc:
+                raise_if_outage(exc)
+                error = f"{type(exc).__name__}: {exc}"
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
             else:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import close_old_connections, connections
 from kafka import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from kafka.structs import OffsetAndMetadata
 
 from . import kafka_io, metrics
@@ -29,6 +29,29 @@ log = logging.getLogger("eventbus.consumer")
 POLL_MS = 200  # how long one poll waits for records; the loop does its idle chores in between
 UNASSIGNED_POLL_MS = 20
 POLL_RETRY_SECONDS = 1.0
+
+
+# A dead letter carries its record's value and headers plus ours; the producer refuses a request over its
+# max_request_size (1 MiB), so a record close to that size could never be dead-lettered whole. Its payload
+# is cut to fit, and the header dlt_truncated says how long it was.
+MAX_DEAD_LETTER_BYTES = 900 * 1024
+MIN_DEAD_LETTER_BYTES = 64 * 1024
+
+
+def fit_for_dead_letter_topic(
+    value: bytes | None, headers: list[tuple[str, bytes]], limit: int = MAX_DEAD_LETTER_BYTES
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The value and headers to dead-letter: as they are when they fit in `limit` bytes, else the value cut."""
+    size = len(value or b"") + sum(len(k) + len(v) for k, v in headers)
+    if value is None or size <= limit:
+        return value, headers
+    if any(k == "dlt_truncated" for k, _ in headers):
+        original = next(v for k, v in headers if k == "dlt_truncated")
+        headers = [(k, v) for k, v in headers if k != "dlt_truncated"]
+    else:
+        original = str(len(value)).encode()
+    room = max(0, limit - (size - len(value)) - 64)
+    return value[:room], [*headers, ("dlt_truncated", original)]
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -263,18 +286,32 @@ class ConsumerRunner:
                 letter.reason,
                 letter.error[:200],
             )
-        # The offsets are committed only once every dead letter is safe: while the broker is away, keep trying.
+        # The offsets are committed only once every dead letter is safe, so a failed send is retried (a record
+        # too large is cut, below) and never raised: a dead letter must not stop the consumer.
         delay = 0.5
+        pending = [(record, fit_for_dead_letter_topic(record.value, headers)) for record, headers in pending]
         while pending:
-            futures = [
-                self.dlt_producer.send(r.topic + ".dlt", key=r.key, value=r.value, headers=h) for r, h in pending
-            ]
             try:
+                futures = [
+                    self.dlt_producer.send(r.topic + ".dlt", key=r.key, value=value, headers=h)
+                    for r, (value, h) in pending
+                ]
                 for future in futures:
                     future.get(timeout=30)
                 break
-            except kafka_io.BrokerUnavailable as exc:
-                log.warning("%s: dead-letter topic unreachable (%s); retrying in %.1fs", self.service.name, exc, delay)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+                log.warning("%s: a dead letter is still too large (%s); cutting its payload", self.service.name, exc)
+                pending = [
+                    (r, fit_for_dead_letter_topic(value, h, limit=MIN_DEAD_LETTER_BYTES)) for r, (value, h) in pending
+                ]
+            except Exception as exc:  # the broker away, or anything else: the batch waits, the consumer lives
+                log.warning(
+                    "%s: could not send dead letters (%s: %s); retrying in %.1fs",
+                    self.service.name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
                 if self.stopping.wait(delay):
                     return False
                 delay = min(delay * 2, 10)

@@ -22,6 +22,10 @@ class InMemoryBus:
         self.dead: list[DeadLetter] = []
         self._positions: dict[tuple[str, str], int] = defaultdict(int)  # (group, topic) -> next index
 
+    def relay(self) -> int:
+        """Move what the services' outboxes hold onto the topics, as their relays would."""
+        return self._drain_outboxes()
+
     def _drain_outboxes(self) -> int:
         moved = 0
         for svc in self.services:
@@ -76,6 +80,25 @@ class InMemoryBus:
         return any(
             svc.outbox.objects.using(svc.database).filter(sent_at__isnull=True).exists() for svc in self.services
         )
+
+    def backlog(self, name: str, topic: str) -> int:
+        """How many records of `topic` the service `name` has not consumed yet."""
+        svc = service(name)
+        return len(self.log.get(topic, [])) - self._positions[(svc.group, topic)]
+
+    def deliver_from(self, name: str, topic: str, count: int = 1, *, dead_letter: bool = False) -> list[Record]:
+        """Hand the service `name` its next `count` records of one topic (Kafka orders a partition, not the
+        topics between them, so any interleaving of topics can happen). With `dead_letter`, the records are
+        passed over as if dead-lettered: never applied, the consumer moving on. Returns the records."""
+        svc = service(name)
+        start = self._positions[(svc.group, topic)]
+        batch = self.log.get(topic, [])[start : start + count]
+        self._positions[(svc.group, topic)] = start + len(batch)
+        if batch and not dead_letter:
+            for letter in Dispatcher(svc).handle(batch).dead:
+                self.dead.append(letter)
+                self.inject(topic + ".dlt", letter.record.value, letter.record.headers, letter.record.key)
+        return batch
 
     def redeliver_all(self) -> int:
         """Replay every topic from offset 0 to every service (what a consumer-group reset does)."""

@@ -35,6 +35,15 @@ class StockReleased(_OrderEvent):
 
 
 @dataclass(frozen=True)
+class ReservationExpired(_OrderEvent):
+    """A request to cancel the order, like the shop's: shipping decides."""
+
+    TYPE: ClassVar[str] = "conveyor.inventory.reservation.expired.v1"
+    order_id: str
+    held_since: str
+
+
+@dataclass(frozen=True)
 class StockChanged(Event):
     TYPE: ClassVar[str] = "conveyor.inventory.stock.changed.v1"
     SOURCE: ClassVar[str] = "inventory"

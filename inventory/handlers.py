@@ -13,8 +13,13 @@ def reserve_for_orders(events: list[Envelope]) -> None:
     services.reserve_stock_for_orders([(e.data["order_id"], e.data["lines"], e) for e in events])
 
 
-def release_for_cancelled_order(event: Envelope) -> None:
-    services.release_reservation(event.data["order_id"], reason="cancelled", caused_by=event)
+EXPIRY_REASON = "reservation expired"  # the reason shipping echoes for a cancel that the expiry sweep asked for
+
+
+def release_for_cancelled_shipment(event: Envelope) -> None:
+    """Shipping confirmed a cancel: the order will never be dispatched, so its units go back."""
+    reason = "expired" if event.data["reason"] == EXPIRY_REASON else "cancelled"
+    services.release_reservation(event.data["order_id"], reason=reason, caused_by=event)
 
 
 def consume_for_dispatched_shipment(event: Envelope) -> None:
@@ -27,7 +32,7 @@ def consume_for_dispatched_shipments(events: list[Envelope]) -> None:
 
 HANDLERS = {
     "conveyor.shop.order.placed.v1": [reserve_for_order],
-    "conveyor.shop.order.cancelled.v1": [release_for_cancelled_order],
+    "conveyor.shipping.shipment.cancelled.v1": [release_for_cancelled_shipment],
     "conveyor.shipping.shipment.dispatched.v1": [consume_for_dispatched_shipment],
 }
 BATCH_HANDLERS = {

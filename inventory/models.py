@@ -8,6 +8,9 @@ class StockItem(models.Model):
     sku = models.CharField(max_length=64, primary_key=True)
     on_hand = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
+    # Every unit put in by restocks and stock-takes, net: received - units dispatched = on_hand always
+    # (the audit checks it), since units leave only when a dispatch consumes a reservation.
+    received = models.IntegerField(default=0)
     # Changed by a consumer batch and not yet announced in a StockChanged (services.announce_batched_stock).
     announce_pending = models.BooleanField(default=False, db_default=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -36,6 +39,8 @@ class Reservation(models.Model):
     order_id = models.UUIDField(primary_key=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the expiry sweep asked for this order's cancel (once); the units stay held until shipping answers.
+    expiry_requested_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -17,7 +17,7 @@ from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values, set_on_rows
 
-from .events import StockChanged, StockRejected, StockReleased, StockReserved
+from .events import ReservationExpired, StockChanged, StockRejected, StockReleased, StockReserved
 from .models import Reservation, ReservationLine, StockItem
 
 DB = "inventory"
@@ -127,8 +127,8 @@ def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | No
         taken: dict[str, int] = {}
         reservations, outcomes = [], []
         for (order_id, _, caused_by), want in zip(requests, wanted, strict=True):
-            if str(order_id) in done:
-                log.info("order %s already has a reservation; nothing to do", order_id)
+            if str(order_id) in done:  # reserved before, or cancelled before its OrderPlaced came (a replay)
+                log.info("order %s was already decided (reserved, released or cancelled); nothing to do", order_id)
                 outcomes.append(True)
                 continue
             done.add(str(order_id))
@@ -184,11 +184,20 @@ def _settle(order_id: str, status: str) -> list[ReservationLine] | None:
 
 
 def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Envelope | None = None) -> bool:
-    """Give an active reservation's units back (compensation). False when there is nothing to release."""
+    """Shipping confirmed the order's cancel: give its reserved units back (compensation). False when there
+    was nothing to release. An order not reserved yet is remembered as released, so that its OrderPlaced,
+    late or replayed, reserves nothing."""
     with transaction.atomic(using=DB):
         lines = _settle(order_id, Reservation.Status.RELEASED)
         if lines is None:
-            log.info("order %s has no active reservation to release", order_id)
+            _, created = Reservation.objects.using(DB).get_or_create(
+                order_id=order_id, defaults={"status": Reservation.Status.RELEASED}
+            )
+            log.info(
+                "order %s had no active reservation to release%s",
+                order_id,
+                "; remembered as cancelled" if created else "",
+            )
             return False
         for line in lines:
             StockItem.objects.using(DB).filter(sku=line.sku).update(reserved=F("reserved") - line.quantity)
@@ -247,7 +256,9 @@ def restock(sku: str, quantity: int) -> StockItem:
         raise ValueError("restock quantity must be positive")
     with transaction.atomic(using=DB):
         item, _ = StockItem.objects.using(DB).get_or_create(sku=sku)
-        StockItem.objects.using(DB).filter(sku=sku).update(on_hand=F("on_hand") + quantity)
+        StockItem.objects.using(DB).filter(sku=sku).update(
+            on_hand=F("on_hand") + quantity, received=F("received") + quantity
+        )
         _announce([sku], None)
         item.refresh_from_db(using=DB)
         return item
@@ -256,18 +267,29 @@ def restock(sku: str, quantity: int) -> StockItem:
 def set_stock(sku: str, on_hand: int) -> StockItem:
     """Set a SKU's units on hand (seeding, stock-takes). Never below what is reserved."""
     with transaction.atomic(using=DB):
-        item, _ = StockItem.objects.using(DB).get_or_create(sku=sku)
-        item.on_hand = max(on_hand, item.reserved)
+        item = StockItem.objects.using(DB).select_for_update().filter(sku=sku).first() or StockItem(sku=sku)
+        counted = max(on_hand, item.reserved)
+        item.received += counted - item.on_hand
+        item.on_hand = counted
         item.save(using=DB)
         _announce([sku], None)
         return item
 
 
-def release_expired_reservations(older_than: timedelta) -> int:
-    """The sweep: reservations held too long (the order never shipped) go back to stock."""
+def request_expiry_cancels(older_than: timedelta) -> int:
+    """The sweep: a reservation held too long asks, once, for its order to be cancelled. Shipping decides,
+    as for any cancel: only its confirmation releases the units (see release_reservation)."""
     cutoff = timezone.now() - older_than
-    stale = Reservation.objects.using(DB).filter(status=Reservation.Status.ACTIVE, created_at__lt=cutoff)
-    released = 0
-    for order_id in stale.values_list("order_id", flat=True)[:500]:
-        released += release_reservation(str(order_id), reason="expired")
-    return released
+    with transaction.atomic(using=DB):
+        stale = list(
+            Reservation.objects.using(DB)
+            .select_for_update()
+            .filter(status=Reservation.Status.ACTIVE, created_at__lt=cutoff, expiry_requested_at__isnull=True)
+            .values_list("order_id", "created_at")[:500]
+        )
+        for order_id, held_since in stale:
+            publish(ReservationExpired(str(order_id), held_since.isoformat()), correlation_id=str(order_id))
+        Reservation.objects.using(DB).filter(order_id__in=[o for o, _ in stale]).update(
+            expiry_requested_at=timezone.now()
+        )
+    return len(stale)

@@ -4,8 +4,8 @@ from celery import shared_task
 from django.conf import settings
 
 
-@shared_task(name="inventory.release_expired")
-def release_expired() -> int:
-    from .services import release_expired_reservations
+@shared_task(name="inventory.expire_reservations")
+def expire_reservations() -> int:
+    from .services import request_expiry_cancels
 
-    return release_expired_reservations(timedelta(hours=float(getattr(settings, "RESERVATION_HOURS", 24))))
+    return request_expiry_cancels(timedelta(hours=settings.RESERVATION_HOURS))

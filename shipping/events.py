@@ -27,3 +27,19 @@ class ShipmentDispatched(_ShipmentEvent):
 @dataclass(frozen=True)
 class ShipmentDelivered(_ShipmentEvent):
     TYPE: ClassVar[str] = "conveyor.shipping.shipment.delivered.v1"
+
+
+@dataclass(frozen=True)
+class ShipmentCancelled(_ShipmentEvent):
+    """The answer to a cancel request: this shipment will never be dispatched."""
+
+    TYPE: ClassVar[str] = "conveyor.shipping.shipment.cancelled.v1"
+    reason: str
+
+
+@dataclass(frozen=True)
+class ShipmentCancelRefused(_ShipmentEvent):
+    """The answer to a cancel request that came too late: the shipment is already on its way."""
+
+    TYPE: ClassVar[str] = "conveyor.shipping.shipment.cancel_refused.v1"
+    reason: str

@@ -20,15 +20,33 @@ def _fact(event: Envelope) -> services.SagaFact:
     return services.SagaFact(event.data["order_id"], event, stock_reserved=True)
 
 
-def stop_cancelled_shipment(event: Envelope) -> None:
-    services.cancel_shipment(event.data["order_id"])
+def decide_cancels(events: list[Envelope]) -> None:
+    """The batch handler of cancel requests, from the shop (a customer or staff) and from inventory (expiry)."""
+    services.decide_cancels([_cancel_request(event) for event in events])
+
+
+def decide_cancel(event: Envelope) -> None:
+    decide_cancels([event])
+
+
+def _cancel_request(event: Envelope) -> services.CancelRequest:
+    if event.type == RESERVATION_EXPIRED:
+        return services.CancelRequest(event.data["order_id"], EXPIRY_REASON, event)
+    return services.CancelRequest(event.data["order_id"], event.data["reason"], event)
 
 
 ORDER_PLACED = "conveyor.shop.order.placed.v1"
 STOCK_RESERVED = "conveyor.inventory.stock.reserved.v1"
+CANCEL_REQUESTED = "conveyor.shop.order.cancel_requested.v1"
+RESERVATION_EXPIRED = "conveyor.inventory.reservation.expired.v1"
+EXPIRY_REASON = "reservation expired"  # inventory releases such a cancel's units as "expired"
 HANDLERS = {
     ORDER_PLACED: [note_fact],
     STOCK_RESERVED: [note_fact],
-    "conveyor.shop.order.cancelled.v1": [stop_cancelled_shipment],
+    CANCEL_REQUESTED: [decide_cancel],
+    RESERVATION_EXPIRED: [decide_cancel],
 }
-BATCH_HANDLERS = dict.fromkeys((ORDER_PLACED, STOCK_RESERVED), note_facts)
+BATCH_HANDLERS = {
+    **dict.fromkeys((ORDER_PLACED, STOCK_RESERVED), note_facts),
+    **dict.fromkeys((CANCEL_REQUESTED, RESERVATION_EXPIRED), decide_cancels),
+}

@@ -15,7 +15,7 @@ class Shipment(models.Model):
         PACKED = "packed"
         DISPATCHED = "dispatched"
         DELIVERED = "delivered"
-        CANCELLED = "cancelled"
+        CANCELLED = "cancelled"  # a cancel was confirmed: never dispatched, whatever arrives later
 
     order_id = models.UUIDField(primary_key=True)
     shipment_id = models.UUIDField(default=uuid.uuid4, unique=True)
@@ -24,6 +24,7 @@ class Shipment(models.Model):
     address_known = models.BooleanField(default=False)
     stock_reserved = models.BooleanField(default=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.WAITING, db_index=True)
+    cancel_refused = models.BooleanField(default=False)  # a cancel came after dispatch and was answered
     # The event that caused the latest step, so the next step's event names its cause (ce_causationid).
     last_event_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,7 +13,7 @@ from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 from eventbus.rows import insert_rows, locked_rows, update_rows
 
-from .events import ShipmentDelivered, ShipmentDispatched, ShipmentPacked
+from .events import ShipmentCancelled, ShipmentCancelRefused, ShipmentDelivered, ShipmentDispatched, ShipmentPacked
 from .models import Shipment
 
 DB = "shipping"
@@ -76,16 +76,52 @@ def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
         return touched
 
 
-def cancel_shipment(order_id: str) -> bool:
-    """A cancelled order's pending steps do nothing. Too late once the courier has it."""
+@dataclass(frozen=True)
+class CancelRequest:
+    """Someone asked for an order's cancel: the shop (a customer or staff) or inventory (an expired hold)."""
+
+    order_id: str
+    reason: str
+    caused_by: Envelope | None = None
+
+
+STOPPABLE = (S.WAITING, S.READY, S.PACKED)  # not yet with the courier
+
+
+def decide_cancels(requests: list[CancelRequest]) -> dict[str, str]:
+    """Shipping owns the dispatch, the saga's pivot, so it decides each cancel: a shipment not yet
+    dispatched is stopped for good (ShipmentCancelled), one already dispatched goes on
+    (ShipmentCancelRefused). An order shipping has not heard of yet is remembered as cancelled, so its
+    late facts start nothing. Each order gets one answer, however often it is asked.
+    Returns {order_id: "cancelled" | "refused"} for the answers given now."""
     with transaction.atomic(using=DB):
-        shipment = _locked(order_id)
-        if shipment.status in (S.DISPATCHED, S.DELIVERED):
-            log.warning("order %s was cancelled after dispatch; the shipment goes on", order_id)
-            return False
-        shipment.status = S.CANCELLED
-        shipment.save(using=DB)
-        return True
+        ids = {str(r.order_id) for r in requests}
+        shipments = {str(s.order_id): s for s in locked_rows(Shipment, ids, using=DB)}
+        new, changed, answers = [], [], {}
+        for request in requests:
+            order_id = str(request.order_id)
+            shipment = shipments.get(order_id)
+            if shipment is None:
+                shipment = shipments[order_id] = Shipment(order_id=order_id, status=S.WAITING)
+                new.append(shipment)
+            elif shipment not in changed:
+                changed.append(shipment)
+            if shipment.status in STOPPABLE:
+                shipment.status = S.CANCELLED
+                event = ShipmentCancelled(order_id, str(shipment.shipment_id), request.reason[:200])
+                answers[order_id] = "cancelled"
+            elif shipment.status in (S.DISPATCHED, S.DELIVERED) and not shipment.cancel_refused:
+                shipment.cancel_refused = True
+                event = ShipmentCancelRefused(order_id, str(shipment.shipment_id), f"already-{shipment.status}")
+                answers[order_id] = "refused"
+                log.info("order %s: cancel refused, the shipment is already %s", order_id, shipment.status)
+            else:
+                continue  # already answered
+            sent = publish(event, caused_by=request.caused_by, correlation_id=order_id)
+            shipment.last_event_id = sent.id
+        insert_rows(new, using=DB)
+        update_rows(changed, ["status", "cancel_refused", "last_event_id", "updated_at"], using=DB)
+        return answers
 
 
 def advance_shipment(order_id: str, expected: str) -> str | None:

@@ -43,22 +43,26 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("=id", "email", "name")
     date_hierarchy = "created_at"
-    # Status moves only through the services (the saga and cancel), so it is read-only here too.
+    # Status moves only through the services (the saga and its cancel protocol), so it is read-only here too.
     readonly_fields = ("id", "status", "total", "token_hash", "session_key", "rejection", "created_at", "updated_at")
     inlines = (OrderLineInline, OrderHistoryInline)
     actions = ("cancel_selected_orders",)
 
-    @admin.action(description="Cancel selected orders")
+    @admin.action(description="Request the cancel of selected orders")
     def cancel_selected_orders(self, request, queryset):
-        cancelled, refused = 0, []
+        requested, refused = 0, []
         for order_id in queryset.values_list("id", flat=True):
             try:
-                services.cancel_order(order_id, reason="cancelled by staff")
-                cancelled += 1
+                services.request_cancel(order_id=order_id, reason="cancelled by staff")
+                requested += 1
             except services.NotCancellable:
                 refused.append(str(order_id))
-        if cancelled:
-            self.message_user(request, f"{cancelled} order(s) cancelled.", messages.SUCCESS)
+        if requested:
+            self.message_user(
+                request,
+                f"Cancel requested for {requested} order(s); each ends cancelled once shipping confirms.",
+                messages.SUCCESS,
+            )
         if refused:
             self.message_user(
                 request, f"{len(refused)} order(s) are past cancelling: {', '.join(refused[:10])}", messages.WARNING

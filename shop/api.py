@@ -3,8 +3,9 @@
 Who may do what:
 - placing an order needs nothing (a public, token-less call; rate-limited per client);
 - an order is read with its token (`Authorization: Bearer <token>`) or by a staff session;
-- an order is cancelled with its token only. Session auth is read-only (GET) on purpose, so a logged-in
-  staff browser can never be driven into a state change by another site (no CSRF hole).
+- an order's cancel is requested with its token only. Session auth is read-only (GET) on purpose, so a
+  logged-in staff browser can never be driven into a state change by another site (no CSRF hole).
+Placing is idempotent with an `Idempotency-Key` header: a retry of the same request returns the first answer.
 A wrong or missing token answers 404, exactly like an unknown order, so ids cannot be probed.
 """
 
@@ -100,8 +101,17 @@ class OrderLineOut(Schema):
 
 
 class HistoryOut(Schema):
-    status: str
+    status: str = Field(description="a stage, or a step of the cancel protocol: cancel_requested, cancel_refused")
     at: str = Field(description="RFC 3339 time")
+
+
+class CancelOut(Schema):
+    state: Literal["requested", "confirmed", "refused"] = Field(
+        description="requested: shipping has not answered yet; confirmed: the order is cancelled; refused: it "
+        "was already dispatched and goes on to delivered"
+    )
+    reason: str
+    requested_at: str
 
 
 class OrderOut(Schema):
@@ -110,6 +120,7 @@ class OrderOut(Schema):
     lines: list[OrderLineOut]
     total: str
     history: list[HistoryOut]
+    cancel: CancelOut | None = Field(description="the cancel request, if one was made")
 
 
 class ErrorOut(Schema):
@@ -127,8 +138,31 @@ def list_products(request):
     ]
 
 
-@api.post("/orders", response={201: PlacedOut, 422: ErrorOut, 429: ErrorOut}, tags=["orders"])
+IDEMPOTENCY_DOC = (
+    "Optional. A key of your choice (a random UUID) that makes a retry safe: the same key with the same body "
+    "returns the first answer (the same order and token) for at least IDEMPOTENCY_KEY_HOURS (24 h by default); "
+    "the same key with another body gets 422."
+)
+
+
+@api.post(
+    "/orders",
+    response={201: PlacedOut, 422: ErrorOut, 429: ErrorOut},
+    tags=["orders"],
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": IDEMPOTENCY_DOC,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        ]
+    },
+)
 def place_order(request, response: HttpResponse, payload: OrderIn):
+    key = request.headers.get("Idempotency-Key", "").strip()
     verdict = ratelimit.check_order_rate(request)
     if not verdict.allowed:
         response["Retry-After"] = str(verdict.retry_after)
@@ -139,10 +173,15 @@ def place_order(request, response: HttpResponse, payload: OrderIn):
             name=payload.name,
             address=payload.address,
             lines=[line.model_dump() for line in payload.lines],
+            idempotency_key=key,
         )
     except services.OrderError as exc:
         return Status(422, {"detail": _field_errors(exc)})
-    return Status(201, {"id": placed.order.id, "status": placed.order.status, "token": placed.token})
+    except services.IdempotencyConflict as exc:
+        return Status(422, {"detail": str(exc)})
+    if placed.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return Status(201, {"id": placed.order.id, "status": "placed", "token": placed.token})
 
 
 @api.get("/orders/{order_id}", response={200: OrderOut, 404: ErrorOut}, tags=["orders"])
@@ -151,14 +190,21 @@ def get_order(request, order_id: str):
     return selectors.order_as_dict(order)
 
 
-@api.post("/orders/{order_id}/cancel", response={200: OrderOut, 404: ErrorOut, 409: ErrorOut}, tags=["orders"])
+@api.post(
+    "/orders/{order_id}/cancel",
+    response={202: OrderOut, 404: ErrorOut, 409: ErrorOut},
+    tags=["orders"],
+    description="Requests the cancel. Shipping decides: the order keeps its status until it answers, then ends "
+    "`cancelled`, or goes on to `delivered` if it was already dispatched (`cancel.state` says which). Asking "
+    "again while a request waits changes nothing.",
+)
 def cancel_order(request, order_id: str):
     order = _order_for(request, order_id, allow_staff_session=False)
     try:
-        services.cancel_order(order.id)
+        services.request_cancel(order_id=order.id)
     except services.NotCancellable as exc:
         return Status(409, {"detail": str(exc)})
-    return Status(200, selectors.order_as_dict(selectors.order_with_details(order.id)))
+    return Status(202, selectors.order_as_dict(selectors.order_with_details(order.id)))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -20,8 +20,10 @@ class OrderPlaced(Event):
 
 
 @dataclass(frozen=True)
-class OrderCancelled(Event):
-    TYPE: ClassVar[str] = "conveyor.shop.order.cancelled.v1"
+class OrderCancelRequested(Event):
+    """A request, not a decision: shipping, which owns the dispatch, confirms or refuses it."""
+
+    TYPE: ClassVar[str] = "conveyor.shop.order.cancel_requested.v1"
     SOURCE: ClassVar[str] = "shop"
     SUBJECT: ClassVar[str] = "order_id"
     order_id: str

@@ -32,6 +32,9 @@ class CartLineForm(forms.Form):
 
 
 class CheckoutForm(ErrorsDescribeFields, forms.Form):
+    # A one-time value per checkout page: a double submit or a reload of the POST carries the same one, and
+    # places one order (it becomes the order's idempotency key, with the session's key).
+    nonce = forms.RegexField(regex=r"^[A-Za-z0-9_-]{16,64}$", required=False, widget=forms.HiddenInput)
     # Limits match shop.services.place_order, which checks them again for every other caller.
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))

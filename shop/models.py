@@ -60,14 +60,39 @@ class OrderLine(models.Model):
 
 
 class OrderHistory(models.Model):
+    """What happened to an order: each stage it reached, and the cancel protocol's steps (a request, and a
+    refusal from shipping), each at most once."""
+
+    class Entry(models.TextChoices):
+        PLACED = "placed"
+        RESERVED = "reserved"
+        PACKED = "packed"
+        DISPATCHED = "dispatched"
+        DELIVERED = "delivered"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+        CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
+        CANCEL_REFUSED = "cancel_refused", "Cancel refused (already dispatched)"
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
-    status = models.CharField(max_length=12, choices=Order.Status.choices)
+    status = models.CharField(max_length=16, choices=Entry.choices)
     at = models.DateTimeField()
     event_id = models.UUIDField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, default="")  # a cancel request's reason
 
     class Meta:
         ordering = ["at", "id"]
         constraints = [models.UniqueConstraint(fields=["order", "status"], name="shop_history_stage_once")]
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` (or the checkout form's one-time nonce) and the order it created: a repeat
+    with the same request returns that order, a repeat with another request is refused."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    request_hash = models.CharField(max_length=64)  # sha256 of the canonical request
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
 
 class OutboxMessage(OutboxMessageBase):

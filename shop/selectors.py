@@ -1,8 +1,13 @@
 """The shop's reads."""
 
 import uuid
+from datetime import timedelta
 
-from .models import Order, Product
+from django.conf import settings
+from django.utils import timezone
+
+from .models import IdempotencyKey, Order, Product
+from .stages import CANCEL_REFUSED, CANCEL_REQUESTED
 
 DB = "shop"
 
@@ -19,6 +24,16 @@ def order_with_details(order_id) -> Order | None:
     return Order.objects.using(DB).filter(id=order_id).prefetch_related("lines", "history").first()
 
 
+def cancel_of(order: Order) -> dict | None:
+    """The order's cancel request and where it stands, from its history; None when none was made."""
+    entries = {h.status: h for h in order.history.all()}
+    requested = entries.get(CANCEL_REQUESTED)
+    if requested is None:
+        return None
+    state = "confirmed" if order.status == "cancelled" else "refused" if CANCEL_REFUSED in entries else "requested"
+    return {"state": state, "reason": requested.note, "requested_at": requested.at.isoformat()}
+
+
 def order_as_dict(order: Order) -> dict:
     return {
         "id": str(order.id),
@@ -29,7 +44,15 @@ def order_as_dict(order: Order) -> dict:
         ],
         "total": f"{order.total:.2f}",
         "history": [{"status": h.status, "at": h.at.isoformat()} for h in order.history.all()],
+        "cancel": cancel_of(order),
     }
+
+
+def earlier_request(key: str) -> IdempotencyKey | None:
+    """An idempotency key's first request (with the order it placed) while the key is remembered
+    (IDEMPOTENCY_KEY_HOURS)."""
+    since = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    return IdempotencyKey.objects.using(DB).select_related("order").filter(key=key, created_at__gte=since).first()
 
 
 def products_by_sku(skus) -> dict[str, Product]:

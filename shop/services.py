@@ -1,25 +1,29 @@
-"""The shop's writes: place and cancel orders, follow the saga, keep the availability read model."""
+"""The shop's writes: place orders, request cancels, follow the saga, keep the availability read model."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+import orjson
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 from eventbus.rows import insert_rows, locked_rows, update_rows
 
-from . import live
-from .events import OrderCancelled, OrderPlaced
-from .models import Order, OrderHistory, OrderLine, Product
-from .stages import CANCELLABLE, path_to
+from . import live, selectors
+from .events import OrderCancelRequested, OrderPlaced
+from .models import IdempotencyKey, Order, OrderHistory, OrderLine, Product
+from .stages import CANCEL_REFUSED, CANCEL_REQUESTED, CANCELLABLE, NOTES, path_to
 
 DB = "shop"
 MAX_QUANTITY = 100
@@ -38,10 +42,15 @@ class NotCancellable(Exception):
     pass
 
 
+class IdempotencyConflict(ValueError):
+    """An idempotency key used again with a different request."""
+
+
 @dataclass(frozen=True)
 class PlacedOrder:
     order: Order
     token: str
+    replayed: bool = False  # an earlier request with the same idempotency key placed this order
 
 
 def hash_token(token: str) -> str:
@@ -52,16 +61,26 @@ def token_matches(order: Order, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(order.token_hash, hash_token(token))
 
 
-def place_order(*, email: str, name: str, address: str, lines: list[dict], session_key: str = "") -> PlacedOrder:
-    """Commit the order and its OrderPlaced event together; works while Kafka is down."""
+def place_order(
+    *, email: str, name: str, address: str, lines: list[dict], session_key: str = "", idempotency_key: str = ""
+) -> PlacedOrder:
+    """Commit the order and its OrderPlaced event together; works while Kafka is down.
+
+    With an `idempotency_key`, a repeat of the same request returns the order the first one placed (and the
+    same token); a repeat with another request raises IdempotencyConflict.
+    """
     errors: dict[str, list[str]] = {}
     for field, value, limit in (("email", email, 254), ("name", name, 200), ("address", address, 1000)):
         if not (value or "").strip():
             errors.setdefault(field, []).append("This field is required.")
         elif len(value) > limit:
             errors.setdefault(field, []).append(f"At most {limit} characters.")
+        elif "\x00" in value:
+            errors.setdefault(field, []).append("Must not contain a NUL character.")
     if email and "@" not in email:
         errors.setdefault("email", []).append("Enter a valid email address.")
+    if len(idempotency_key) > 255:
+        errors.setdefault("idempotency_key", []).append("At most 255 characters.")
     wanted: dict[str, int] = {}
     for line in lines or []:
         quantity = line.get("quantity")
@@ -78,17 +97,41 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
     if errors:
         raise OrderError(errors)
 
-    token = secrets.token_urlsafe(24)
+    email, name, address = email.strip(), name.strip(), address.strip()
+    if not idempotency_key:
+        return _place(email, name, address, wanted, products, session_key, token=secrets.token_urlsafe(24))
+    request_hash = _request_hash(email, name, address, wanted)
+    for _ in range(2):  # a concurrent twin may win the key between our read and our insert: read it then
+        earlier = selectors.earlier_request(idempotency_key)
+        if earlier is not None:
+            if earlier.request_hash != request_hash:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different request; use a new key for a new order"
+                )
+            return PlacedOrder(earlier.order, token_for_key(idempotency_key, earlier.order_id), replayed=True)
+        try:
+            return _place(
+                email,
+                name,
+                address,
+                wanted,
+                products,
+                session_key,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+            )
+        except IntegrityError:
+            if selectors.earlier_request(idempotency_key) is None:
+                raise
+    raise AssertionError("unreachable: the key's row exists after an IntegrityError on it")
+
+
+def _place(email, name, address, wanted, products, session_key, *, token="", idempotency_key="", request_hash=""):
     with transaction.atomic(using=DB):
         total = sum((products[s].price * q for s, q in wanted.items()), Decimal("0"))
-        order = Order(
-            email=email.strip(),
-            name=name.strip(),
-            address=address.strip(),
-            total=total,
-            token_hash=hash_token(token),
-            session_key=session_key or "",
-        )
+        order = Order(email=email, name=name, address=address, total=total, session_key=session_key or "")
+        token = token or token_for_key(idempotency_key, order.id)
+        order.token_hash = hash_token(token)
         insert_rows([order], using=DB)  # sets created_at, as save() would
         insert_rows(
             [
@@ -98,6 +141,9 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
             using=DB,
         )
         insert_rows([OrderHistory(order=order, status=Order.Status.PLACED, at=order.created_at)], using=DB)
+        if idempotency_key:
+            IdempotencyKey.objects.using(DB).filter(key=idempotency_key).delete()  # an expired one
+            IdempotencyKey.objects.using(DB).create(key=idempotency_key, request_hash=request_hash, order=order)
         publish(
             OrderPlaced(
                 order_id=str(order.id),
@@ -112,54 +158,85 @@ def place_order(*, email: str, name: str, address: str, lines: list[dict], sessi
     return PlacedOrder(order, token)
 
 
-def cancel_order(order_id, reason: str = "customer request") -> Order:
-    """Cancel before dispatch; inventory releases the stock when it hears of it (compensation)."""
+def _request_hash(email: str, name: str, address: str, wanted: dict[str, int]) -> str:
+    canonical = orjson.dumps([email, name, address, sorted(wanted.items())])
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def token_for_key(key: str, order_id) -> str:
+    """An idempotent order's token, derived from the key so that a repeat can answer with it without the
+    token ever being stored: HMAC(SECRET_KEY, key and order id). Unguessable without the secret key."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"order-token|{key}|{order_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()[:24]).decode()
+
+
+def prune_idempotency_keys() -> int:
+    """Forget keys older than IDEMPOTENCY_KEY_HOURS (Celery beat); their orders stay."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = IdempotencyKey.objects.using(DB).filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def request_cancel(*, order_id, reason: str = "customer request") -> Order:
+    """Ask for the order to be cancelled. The order keeps its stage: shipping, which owns the dispatch,
+    answers, and only its confirmation cancels the order (and releases the stock). Asking again while a
+    request waits changes nothing."""
     with transaction.atomic(using=DB):
         order = Order.objects.using(DB).select_for_update().get(id=order_id)
         if order.status not in CANCELLABLE:
             raise NotCancellable(
                 f"order is {order.status}; only {', '.join(sorted(CANCELLABLE))} orders can be cancelled"
             )
-        _move(order, ["cancelled"], None)
-        publish(OrderCancelled(str(order.id), reason[:200]), correlation_id=str(order.id))
+        noted = set(
+            OrderHistory.objects.using(DB)
+            .filter(order=order, status__in=[CANCEL_REQUESTED, CANCEL_REFUSED])
+            .values_list("status", flat=True)
+        )
+        if CANCEL_REFUSED in noted:
+            raise NotCancellable("the shipment was already dispatched, so the order can no longer be cancelled")
+        if CANCEL_REQUESTED not in noted:
+            reason = reason[:200]
+            OrderHistory.objects.using(DB).create(order=order, status=CANCEL_REQUESTED, at=timezone.now(), note=reason)
+            publish(OrderCancelRequested(str(order.id), reason), correlation_id=str(order.id))
+            live.announce_order(order.id)
         return order
-
-
-def _move(order: Order, stages: list[str], event: Envelope | None) -> None:
-    now = timezone.now()
-    OrderHistory.objects.using(DB).bulk_create(
-        [OrderHistory(order=order, status=s, at=now, event_id=event.id if event else None) for s in stages]
-    )
-    order.status = stages[-1]
-    order.save(using=DB, update_fields=["status", "rejection", "updated_at"])
-    live.announce_order(order.id)  # after commit; a push failure never undoes the move
 
 
 @dataclass(frozen=True)
 class SagaStep:
+    """An event's effect on one order: a stage to move to, or a note of the cancel protocol."""
+
     order_id: str
-    target: str
+    target: str  # a stage, or CANCEL_REQUESTED / CANCEL_REFUSED
     event: Envelope
     rejection: list | None = None
+    note: str = ""
 
 
-def follow_saga(order_id: str, target: str, event: Envelope, rejection: list | None = None) -> bool:
-    """Move the order to `target` if that is a legal move; a late, duplicate or out-of-order event is
-    logged and changes nothing."""
-    return follow_saga_steps([SagaStep(order_id, target, event, rejection)])[0]
-
-
-def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
-    """`follow_saga` for many events, in their order: one read of the orders, two writes for all."""
+def follow_saga(steps: list[SagaStep]) -> list[bool]:
+    """Apply the steps in their order, with one read of the orders and two writes for all; say for each
+    whether it changed anything. A late, duplicate or out-of-order event is logged and changes nothing; a
+    protocol note is recorded once per order."""
     with transaction.atomic(using=DB):
         ids = {step.order_id for step in steps}
         orders = {str(o.id): o for o in locked_rows(Order, ids, using=DB)}
+        noted = _notes_of([step.order_id for step in steps if step.target in NOTES])
         now, history, moved, outcomes = timezone.now(), [], {}, []
         for step in steps:
             order = orders.get(str(step.order_id))
             if order is None:
                 log.warning("%s for unknown order %s ignored", step.event.type, step.order_id)
                 outcomes.append(False)
+                continue
+            if step.target in NOTES:
+                fresh = (str(order.pk), step.target) not in noted
+                if fresh:
+                    noted.add((str(order.pk), step.target))
+                    history.append(
+                        OrderHistory(order=order, status=step.target, at=now, event_id=step.event.id, note=step.note)
+                    )
+                    moved.setdefault(order.pk, None)
+                outcomes.append(fresh)
                 continue
             stages = path_to(order.status, step.target)
             if not stages:
@@ -178,12 +255,19 @@ def follow_saga_steps(steps: list[SagaStep]) -> list[bool]:
             order.status = stages[-1]  # updated_at is auto_now: update_rows sets it
             moved[order.pk] = order
             outcomes.append(True)
-        if moved:
+        if history:
             insert_rows(history, using=DB)
-            update_rows(moved.values(), ["status", "rejection", "updated_at"], using=DB)
+            update_rows([o for o in moved.values() if o is not None], ["status", "rejection", "updated_at"], using=DB)
             for order_id in moved:
                 live.announce_order(order_id)  # after commit; a push failure never undoes the move
         return outcomes
+
+
+def _notes_of(order_ids: list[str]) -> set[tuple[str, str]]:
+    if not order_ids:
+        return set()
+    rows = OrderHistory.objects.using(DB).filter(order_id__in=set(order_ids), status__in=NOTES)
+    return {(str(order_id), status) for order_id, status in rows.values_list("order_id", "status")}
 
 
 def update_availability(sku: str, available: int) -> None:

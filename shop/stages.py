@@ -1,9 +1,13 @@
-"""The order's state machine (ARCHITECTURE 2): it moves only forward along the stages, or to an exit."""
+"""The order's state machine: it moves only forward along the stages, or to an exit."""
 
 MAIN_PATH = ("placed", "reserved", "packed", "dispatched", "delivered")
 EXITS = {"rejected": {"placed"}, "cancelled": {"placed", "reserved", "packed"}}
 STAGES = MAIN_PATH + tuple(EXITS)
 CANCELLABLE = EXITS["cancelled"]
+# Not stages: the cancel protocol's steps, recorded in an order's history while its stage stays where it is.
+CANCEL_REQUESTED = "cancel_requested"
+CANCEL_REFUSED = "cancel_refused"
+NOTES = (CANCEL_REQUESTED, CANCEL_REFUSED)
 
 
 def path_to(current: str, target: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -71,30 +72,55 @@ def cart_remove(request, sku: str):
 
 @require_http_methods(["GET", "POST"])
 def checkout(request):
+    key = _checkout_key(request)
+    if key and (earlier := selectors.earlier_request(key)) is not None:  # a double submit or a reload
+        return _show_placed(request, services.PlacedOrder(earlier.order, services.token_for_key(key, earlier.order_id)))
     cart = Cart(request.session)
     lines = cart.lines()
     if not lines:
         messages.info(request, "Your cart is empty: add a product first.")
         return redirect("shop:product-list")
-    form = CheckoutForm(request.POST or None)
+    form = CheckoutForm(request.POST or None, initial={"nonce": secrets.token_urlsafe(24)})
     if request.method == "POST" and form.is_valid():
         verdict = ratelimit.check_order_rate(request)
         if not verdict.allowed:
             return _too_many_orders(request, verdict)
+        details = {k: v for k, v in form.cleaned_data.items() if k != "nonce"}
         try:
             placed = services.place_order(
-                **form.cleaned_data, lines=cart.order_lines(), session_key=request.session.session_key or ""
+                **details, lines=cart.order_lines(), session_key=_session_key(request), idempotency_key=key
             )
         except services.OrderError as exc:
             for field, errors in exc.errors.items():
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
+        except services.IdempotencyConflict:  # this page's twin submit already placed another cart
+            form.add_error(None, "This checkout was already submitted with another cart; please check out again.")
         else:
-            remember_order(request.session, placed.order.id, placed.token)
             cart.clear()
-            messages.success(request, "Thank you! Your order is placed; this page follows it live.")
-            return redirect("shop:order-detail", order_id=placed.order.id)
+            return _show_placed(request, placed)
     return render(request, "shop/checkout.html", {"form": form, "lines": lines, "total": Cart.total(lines)})
+
+
+def _checkout_key(request) -> str:
+    """The checkout's idempotency key: its one-time nonce within this browser session ("" on a GET)."""
+    nonce = request.POST.get("nonce", "") if request.method == "POST" else ""
+    if not CheckoutForm.base_fields["nonce"].regex.match(nonce):
+        return ""
+    return f"checkout:{_session_key(request)}:{nonce}"
+
+
+def _session_key(request) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key
+
+
+def _show_placed(request, placed: services.PlacedOrder) -> HttpResponse:
+    remember_order(request.session, placed.order.id, placed.token)
+    if not placed.replayed:
+        messages.success(request, "Thank you! Your order is placed; this page follows it live.")
+    return redirect("shop:order-detail", order_id=placed.order.id)
 
 
 def _too_many_orders(request, verdict: ratelimit.Verdict) -> HttpResponse:
@@ -118,10 +144,12 @@ def order_list(request):
 def order_detail(request, order_id):
     token = request.GET.get("token")
     order = _visible_order(request, order_id, token)
+    cancel = selectors.cancel_of(order)
     context = {
         "order": order,
         "token": token,
-        "cancellable": order.status in CANCELLABLE,
+        "cancel": cancel,
+        "cancellable": order.status in CANCELLABLE and cancel is None,
         "cancellable_statuses": " ".join(sorted(CANCELLABLE)),
         "share_token": token_for(order, request.session),
     }
@@ -133,11 +161,16 @@ def order_cancel(request, order_id):
     token = request.POST.get("token") or None
     order = _visible_order(request, order_id, token)
     try:
-        services.cancel_order(order.id, reason="cancelled by staff" if request.user.is_staff else "customer request")
+        services.request_cancel(
+            order_id=order.id, reason="cancelled by staff" if request.user.is_staff else "customer request"
+        )
     except services.NotCancellable as exc:
         messages.error(request, f"This order can no longer be cancelled: {exc}.")
     else:
-        messages.success(request, "Your order is cancelled; any reserved stock is released.")
+        messages.info(
+            request,
+            "Cancel requested. This page shows shipping's answer: cancelled if the parcel has not left yet.",
+        )
     url = reverse("shop:order-detail", kwargs={"order_id": order.id})
     return redirect(f"{url}?{urlencode({'token': token})}" if token else url)
 

@@ -27,8 +27,6 @@ def data_for(event_type: str, order_id: str) -> dict:
             "lines": LINES,
             "total": "25.00",
         }
-    if kind == ["order", "cancelled"]:
-        return {"order_id": order_id, "reason": "customer"}
     if kind == ["stock", "reserved"]:
         return {"order_id": order_id, "lines": [{"sku": "MUG-001", "quantity": 2}]}
     if kind == ["stock", "rejected"]:
@@ -36,6 +34,9 @@ def data_for(event_type: str, order_id: str) -> dict:
             "order_id": order_id,
             "reasons": [{"sku": "MUG-001", "requested": 2, "available": 0, "reason": "insufficient-stock"}],
         }
+    if kind == ["shipment", "cancelled"]:
+        shipment_id = str(uuid.uuid5(uuid.NAMESPACE_URL, order_id))
+        return {"order_id": order_id, "shipment_id": shipment_id, "reason": "customer"}
     if kind[0] == "shipment":
         return {"order_id": order_id, "shipment_id": str(uuid.uuid5(uuid.NAMESPACE_URL, order_id))}
     raise ValueError(event_type)
@@ -48,7 +49,7 @@ TYPES = {
     "packed": "conveyor.shipping.shipment.packed.v1",
     "dispatched": "conveyor.shipping.shipment.dispatched.v1",
     "delivered": "conveyor.shipping.shipment.delivered.v1",
-    "cancelled": "conveyor.shop.order.cancelled.v1",
+    "cancelled": "conveyor.shipping.shipment.cancelled.v1",
 }
 
 

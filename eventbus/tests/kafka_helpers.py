@@ -69,4 +69,6 @@ def send_placed(sku: str, quantity: int = 1, order_id: str | None = None) -> str
 
 
 def send_cancelled(order_id: str) -> None:
-    send_event("conveyor.shop.order.cancelled.v1", "shop", order_id, {"order_id": order_id, "reason": "test"})
+    """Shipping's confirmation of a cancel, which is what releases an order's stock."""
+    data = {"order_id": order_id, "shipment_id": str(uuid.uuid4()), "reason": "test"}
+    send_event("conveyor.shipping.shipment.cancelled.v1", "shipping", order_id, data)

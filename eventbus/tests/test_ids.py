@@ -31,7 +31,7 @@ def test_ids_do_not_repeat():
 
 def test_the_envelope_gives_an_event_a_version_7_id_unless_it_has_one():
     message = envelope.encode(
-        event_type="conveyor.shop.order.cancelled.v1",
+        event_type="conveyor.shop.order.cancel_requested.v1",
         source_app="shop",
         subject="o1",
         data={"order_id": "7d3f6f52-9a3e-4a55-8f0e-0b8d0e6b1a11", "reason": "customer"},

@@ -91,18 +91,29 @@ def test_a_logged_in_non_staff_user_reads_nothing(client, products, django_user_
     assert client.get(f"/api/orders/{placed['id']}").status_code == 404
 
 
-def test_cancel_with_the_token_then_409(client, products):
+def test_cancel_with_the_token_is_a_request_202_until_shipping_answers(client, products):
     placed = place_via_api(client)
     path = f"/api/orders/{placed['id']}/cancel"
     response = client.post(path, **bearer(placed["token"]))
-    assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-    assert [h["status"] for h in response.json()["history"]] == ["placed", "cancelled"]
-    again = client.post(path, **bearer(placed["token"]))
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "placed"  # unchanged until shipping confirms
+    assert [h["status"] for h in body["history"]] == ["placed", "cancel_requested"]
+    assert body["cancel"]["state"] == "requested" and body["cancel"]["reason"] == "customer request"
+    again = client.post(path, **bearer(placed["token"]))  # asking again: the same answer, no second request
+    assert again.status_code == 202 and again.json()["history"] == body["history"]
+    requests = OutboxMessage.objects.using("shop").filter(event_type="conveyor.shop.order.cancel_requested.v1")
+    assert requests.count() == 1
+
+
+def test_cancel_of_a_cancelled_order_is_409(client, products):
+    placed = place_via_api(client)
+    Order.objects.using("shop").filter(id=placed["id"]).update(status="cancelled")
+    again = client.post(f"/api/orders/{placed['id']}/cancel", **bearer(placed["token"]))
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
 
 
-@pytest.mark.parametrize("status", ["dispatched", "delivered", "rejected"])
+@pytest.mark.parametrize("status", ["dispatched", "delivered", "rejected", "cancelled"])
 def test_cancel_after_the_point_of_no_return_is_409(client, products, status):
     placed = place_via_api(client)
     Order.objects.using("shop").filter(id=placed["id"]).update(status=status)
@@ -214,7 +225,7 @@ def test_openapi_document(client):
     paths = document["paths"]
     assert {"/api/products", "/api/orders", "/api/orders/{order_id}", "/api/orders/{order_id}/cancel"} <= set(paths)
     assert "post" in paths["/api/orders"] and "201" in paths["/api/orders"]["post"]["responses"]
-    assert "409" in paths["/api/orders/{order_id}/cancel"]["post"]["responses"]
+    assert {"202", "409"} <= set(paths["/api/orders/{order_id}/cancel"]["post"]["responses"])
 
 
 def test_docs_page(client):

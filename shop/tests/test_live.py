@@ -96,14 +96,20 @@ def test_owner_gets_a_snapshot_then_a_frame_per_status_change(layer, place):
         assert snapshot["order"]["id"] == order_id and snapshot["order"]["status"] == "placed"
         assert snapshot["order"]["lines"][0]["sku"] == "MUG-001"
 
-        await database_sync_to_async(services.follow_saga)(order_id, "packed", saga_event(order_id))
+        step = services.SagaStep(order_id, "packed", saga_event(order_id))
+        await database_sync_to_async(services.follow_saga)([step])
         frame = await comm.receive_json_from(timeout=TIMEOUT)
         assert frame["order"]["status"] == "packed"
         assert [h["status"] for h in frame["order"]["history"]] == ["placed", "reserved", "packed"]
 
-        await database_sync_to_async(services.cancel_order)(order_id)
+        await database_sync_to_async(services.request_cancel)(order_id=order_id)
         frame = await comm.receive_json_from(timeout=TIMEOUT)
-        assert frame["order"]["status"] == "cancelled"
+        assert frame["order"]["status"] == "packed" and frame["order"]["cancel"]["state"] == "requested"
+
+        step = services.SagaStep(order_id, "cancelled", saga_event(order_id))  # shipping confirmed
+        await database_sync_to_async(services.follow_saga)([step])
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        assert frame["order"]["status"] == "cancelled" and frame["order"]["cancel"]["state"] == "confirmed"
         await comm.disconnect()
 
     async_to_sync(scenario)()
@@ -203,8 +209,9 @@ def test_one_commit_makes_one_push_with_every_change(place, monkeypatch, django_
         from django.db import transaction
 
         with transaction.atomic(using="shop"):
-            services.follow_saga(str(first.order.id), "reserved", saga_event(first.order.id))
-            services.follow_saga(str(second.order.id), "rejected", saga_event(second.order.id), rejection=[])
+            services.follow_saga([services.SagaStep(str(first.order.id), "reserved", saga_event(first.order.id))])
+            rejected = services.SagaStep(str(second.order.id), "rejected", saga_event(second.order.id), rejection=[])
+            services.follow_saga([rejected])
             services.update_availability("MUG-001", 7)
     assert len(sent) == 1
     groups = dict(sent[0])
@@ -223,7 +230,7 @@ def test_nothing_is_pushed_for_a_rolled_back_change(place, monkeypatch, django_c
     with django_capture_on_commit_callbacks(using="shop", execute=True) as callbacks:
         try:
             with transaction.atomic(using="shop"):
-                services.cancel_order(placed.order.id)
+                services.request_cancel(order_id=placed.order.id)
                 raise RuntimeError("roll back")
         except RuntimeError:
             pass
@@ -249,11 +256,12 @@ def test_a_failed_push_never_breaks_the_write(place, redis_down, caplog, django_
         caplog.at_level(logging.WARNING, logger="eventbus.push"),
         django_capture_on_commit_callbacks(using="shop", execute=True),
     ):
-        cancelled = services.cancel_order(placed.order.id)
+        requested = services.request_cancel(order_id=placed.order.id)
         services.update_availability("MUG-001", 0)
     with caplog.at_level(logging.WARNING, logger="eventbus.push"):
         assert live.pusher.wait_idle(30), "the pushes never finished"
-    assert cancelled.status == "cancelled"
+    assert requested.status == "placed"
+    assert requested.history.filter(status="cancel_requested").exists()
     assert "shop-live: a push to the channel layer failed" in caplog.text
 
 

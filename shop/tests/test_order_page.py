@@ -75,23 +75,29 @@ def test_unknown_order_is_404(products, staff_client):
     assert staff_client.get(f"/orders/{uuid.uuid4()}/").status_code == 404
 
 
-def test_owner_cancels_with_a_post(place):
+def test_owner_requests_a_cancel_with_a_post(place):
     placed = place()
     client = owner_client(placed)
     response = client.post(f"{url(placed.order)}cancel/")
     assert response.status_code == 302 and response["Location"] == url(placed.order)
-    assert Order.objects.using("shop").get(id=placed.order.id).status == "cancelled"
-    assert OutboxMessage.objects.using("shop").filter(event_type="conveyor.shop.order.cancelled.v1").count() == 1
+    # A request: the order keeps its stage until shipping answers.
+    assert Order.objects.using("shop").get(id=placed.order.id).status == "placed"
+    assert OutboxMessage.objects.using("shop").filter(event_type="conveyor.shop.order.cancel_requested.v1").count() == 1
     html = client.get(url(placed.order)).content.decode()
-    assert 'data-order-status="cancelled"' in html
-    assert 'data-history-status="cancelled"' in html
+    assert 'data-order-status="placed"' in html
+    assert 'data-history-status="cancel_requested"' in html
+    assert 'data-cancel-state="requested"' in html
+    assert " hidden>" in html.split("data-cancel-form", 1)[1].split("\n", 1)[0]  # no second request button
+    client.post(f"{url(placed.order)}cancel/")  # asking again changes nothing
+    assert OutboxMessage.objects.using("shop").filter(event_type="conveyor.shop.order.cancel_requested.v1").count() == 1
 
 
 def test_token_holder_cancels_and_is_sent_back_with_the_token(place):
     placed = place()
     response = Client().post(f"{url(placed.order)}cancel/", {"token": placed.token})
     assert response["Location"] == f"{url(placed.order)}?token={placed.token}"
-    assert Order.objects.using("shop").get(id=placed.order.id).status == "cancelled"
+    requests = OutboxMessage.objects.using("shop").filter(event_type="conveyor.shop.order.cancel_requested.v1")
+    assert [row.key for row in requests] == [str(placed.order.id)]
 
 
 def test_cancel_needs_csrf(place):

@@ -74,7 +74,7 @@ def event_for(order_id: str, target: str) -> Envelope:
 def test_follow_saga_keeps_every_order_legal(place, events):
     order_id = str(place().order.id)  # a fresh order per example
 
-    moved = [services.follow_saga(order_id, target, event_for(order_id, target)) for target in events]
+    moved = [services.follow_saga([services.SagaStep(order_id, t, event_for(order_id, t))])[0] for t in events]
 
     order = Order.objects.using("shop").get(id=order_id)
     history = list(order.history.order_by("at", "id").values_list("status", flat=True))

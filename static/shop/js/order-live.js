@@ -9,7 +9,15 @@ const STATE_TEXT = {
   forbidden: "not live (reload the page)",
 };
 
-const label = (status) => status.charAt(0).toUpperCase() + status.slice(1);
+const label = (status) => {
+  const text = status.replaceAll("_", " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+};
+const CANCEL_TEXT = {
+  requested: "Cancel requested: waiting for shipping to confirm that the parcel has not left.",
+  confirmed: "Cancelled: nothing will be shipped and the reserved stock is released.",
+  refused: "Too late to cancel: the parcel was already dispatched, so it will be delivered.",
+};
 const utc = (iso) => `${new Date(iso).toISOString().replace("T", " ").slice(0, 19)} UTC`;
 
 function historyItem({ status, at }) {
@@ -31,6 +39,7 @@ function follow(root) {
   const historyEl = root.querySelector("[data-order-history]");
   const stateEl = root.querySelector("[data-live-state]");
   const cancelForm = root.querySelector("[data-cancel-form]");
+  const cancelNotice = root.querySelector("[data-cancel-state]");
   const cancellable = new Set((cancelForm?.dataset.cancellableStatuses ?? "").split(" ").filter(Boolean));
 
   function render(order) {
@@ -40,7 +49,13 @@ function follow(root) {
       statusEl.textContent = label(order.status);
     }
     historyEl.replaceChildren(...order.history.map(historyItem));
-    if (cancelForm) cancelForm.hidden = !cancellable.has(order.status);
+    if (cancelForm) cancelForm.hidden = !cancellable.has(order.status) || Boolean(order.cancel);
+    if (cancelNotice) {
+      const state = order.cancel?.state ?? "";
+      cancelNotice.dataset.cancelState = state;
+      cancelNotice.textContent = CANCEL_TEXT[state] ?? "";
+      cancelNotice.hidden = !state;
+    }
   }
 
   const token = new URLSearchParams(location.search).get("token");
