@@ -90,6 +90,11 @@ class SagaMachine(RuleBasedStateMachine):
     def relay(self):
         self.bus.relay()
 
+    @rule()
+    def catch_up(self):
+        """A healthy moment: every consumer reads everything pending."""
+        self.bus.deliver()
+
     @rule(pair=st.sampled_from(subscriptions()), count=st.integers(1, 3))
     def consume(self, pair, count):
         self.bus.deliver_from(*pair, count)
