@@ -3,6 +3,7 @@
 Who may do what:
 - placing an order needs nothing (a public, token-less call; rate-limited per client);
 - an order is read with its token (`Authorization: Bearer <token>`) or by a staff session;
+- every write takes a JSON body only (`json_body.json_only`: anything else is 415);
 - an order is cancelled with its token only. Session auth is read-only (GET) on purpose, so a logged-in
   staff browser can never be driven into a state change by another site (no CSRF hole).
 A wrong or missing token answers 404, exactly like an unknown order, so ids cannot be probed.
@@ -19,11 +20,13 @@ from django.core.validators import validate_email
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from ninja import NinjaAPI, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from . import ratelimit, selectors, services
 from .access import is_staff
+from .json_body import json_only
 from .models import Order
 from .services import MAX_QUANTITY
 
@@ -128,6 +131,7 @@ def list_products(request):
 
 
 @api.post("/orders", response={201: PlacedOut, 422: ErrorOut, 429: ErrorOut}, tags=["orders"])
+@decorate_view(json_only)
 def place_order(request, response: HttpResponse, payload: OrderIn):
     verdict = ratelimit.check_order_rate(request)
     if not verdict.allowed:
@@ -152,6 +156,7 @@ def get_order(request, order_id: str):
 
 
 @api.post("/orders/{order_id}/cancel", response={200: OrderOut, 404: ErrorOut, 409: ErrorOut}, tags=["orders"])
+@decorate_view(json_only)
 def cancel_order(request, order_id: str):
     order = _order_for(request, order_id, allow_staff_session=False)
     try:
