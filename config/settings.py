@@ -7,6 +7,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
+from config import private as _private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONVEYOR_VAR_DIR", BASE_DIR / "var"))
 load_dotenv(BASE_DIR / ".env", override=False)  # the caller's environment always wins
@@ -212,6 +214,13 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 SHIPPING_STEP_SECONDS = float(env("SHIPPING_STEP_SECONDS", "0"))
 ORDER_RATE_LIMIT = env("ORDER_RATE_LIMIT", "" if DEBUG else "30/m")
+
+# ---------------------------------------------------------------- operator endpoints
+
+# /metrics and the detail of /readyz answer only to these networks or to `Authorization: Bearer <token>`;
+# everyone else gets /readyz's status code alone. /healthz is public.
+CONVEYOR_PRIVATE_NETWORKS = _private.parse_networks(env("CONVEYOR_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128"))
+CONVEYOR_METRICS_TOKEN = env("CONVEYOR_METRICS_TOKEN")
 
 # ---------------------------------------------------------------- logging
 
