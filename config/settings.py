@@ -219,6 +219,8 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 SHIPPING_STEP_SECONDS = float(env("SHIPPING_STEP_SECONDS", "0"))
 ORDER_RATE_LIMIT = env("ORDER_RATE_LIMIT", "" if DEBUG else "30/m")
+# An order's token (API and private link) stops working this many days after the order; 0: never.
+ORDER_TOKEN_MAX_AGE_DAYS = int(env("ORDER_TOKEN_MAX_AGE_DAYS", "180"))
 
 # ---------------------------------------------------------------- operator endpoints
 
