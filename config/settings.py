@@ -228,6 +228,10 @@ ORDER_TOKEN_MAX_AGE_DAYS = int(env("ORDER_TOKEN_MAX_AGE_DAYS", "180"))
 # everyone else gets /readyz's status code alone. /healthz is public.
 CONVEYOR_PRIVATE_NETWORKS = _private.parse_networks(env("CONVEYOR_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128"))
 CONVEYOR_METRICS_TOKEN = env("CONVEYOR_METRICS_TOKEN")
+# Open public sockets (/ws/stock/, /ws/orders/) one client address may hold per web process; 0: no limit.
+WS_CONNECTIONS_PER_CLIENT = int(env("WS_CONNECTIONS_PER_CLIENT", "20"))
+# How often a dashboard socket checks that its user is still active staff (it also checks on each message).
+DASHBOARD_STAFF_RECHECK_SECONDS = float(env("DASHBOARD_STAFF_RECHECK_SECONDS", "30"))
 
 # ---------------------------------------------------------------- logging
 
