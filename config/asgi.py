@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (authenticated, same-origin only)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (authenticated, same-origin only),
+behind the trusted-proxy resolution and the access log."""
 
 import os
 
@@ -14,15 +15,28 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from config.access_log import AccessLogMiddleware  # noqa: E402
+from config.proxies import TrustedProxies, TrustedProxiesMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.websocket_security import ConnectionLimit, SameOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+PUBLIC_SOCKETS = ("/ws/stock/", "/ws/orders/")  # open to anyone: bounded per client
+
+# Outermost first: the client is resolved through the trusted proxies before anything reads or logs it.
+application = TrustedProxiesMiddleware(
+    AccessLogMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": SameOriginValidator(
+                    ConnectionLimit(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), PUBLIC_SOCKETS)
+                ),
+            }
+        )
+    ),
+    TrustedProxies.parse(settings.TRUSTED_PROXIES),
 )
 
 from config.heap import freeze_startup_objects  # noqa: E402

@@ -1,18 +1,31 @@
-"""/healthz, /readyz and /metrics. Thin: each check is a few lines and reports its own latency."""
+"""/healthz, /readyz and /metrics. Thin: each check is a few lines and reports its own latency.
+
+/healthz is public. /readyz tells the public only its status code (200 or 503, with `{"status"}`); its
+checks, and /metrics, are for private clients (config/private.py).
+"""
 
 from __future__ import annotations
 
 import os
-import socket
 import time
-from urllib.parse import urlparse
+from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from eventbus import readiness
+
+from .private import is_private
+
+PRIVATE_ONLY = (
+    "/metrics answers only to CONVEYOR_PRIVATE_NETWORKS or to 'Authorization: Bearer <CONVEYOR_METRICS_TOKEN>': "
+    "scrape from an allowed network or send the token."
+)
 
 
 @never_cache
@@ -39,13 +52,15 @@ def _database(alias: str):
     return check
 
 
+@lru_cache(maxsize=4)
+def _redis_client(url: str) -> redis.Redis:
+    # The URL the app uses (rediss:// TLS, password, CA options in its query) through the same client library.
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+
+
 def _redis():
-    url = urlparse(settings.REDIS_URL)
-    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=1) as sock:
-        sock.settimeout(1)
-        sock.sendall(b"PING\r\n")
-        if not sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
-            raise ConnectionError("no PONG")
+    if not _redis_client(settings.REDIS_URL).ping():
+        raise ConnectionError("Redis did not answer PING")
 
 
 @never_cache
@@ -54,7 +69,10 @@ def readyz(request):
     for alias in settings.DATABASES:
         checks[f"database:{alias}"] = _timed(_database(alias))
     ready = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    body = {"status": "ready" if ready else "unavailable"}
+    if is_private(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 @never_cache
@@ -63,6 +81,8 @@ def metrics(request):
 
     from eventbus import metrics as bus_metrics
 
+    if not is_private(request):
+        return JsonResponse({"detail": PRIVATE_ONLY}, status=403)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

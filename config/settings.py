@@ -7,6 +7,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
+from config import private as _private
+from config import proxies as _proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONVEYOR_VAR_DIR", BASE_DIR / "var"))
 load_dotenv(BASE_DIR / ".env", override=False)  # the caller's environment always wins
@@ -168,7 +171,11 @@ SECURE_SSL_REDIRECT = not DEBUG and env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = 0 if DEBUG else int(env("DJANGO_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies in front of the web (config/proxies.py): "" none, a count ("1"), or networks
+# ("10.0.0.0/8,192.0.2.1"). Only then is X-Forwarded-Proto believed; from anyone else it is removed.
+TRUSTED_PROXIES = env("TRUSTED_PROXIES")
+_proxies.TrustedProxies.parse(TRUSTED_PROXIES)  # a malformed value stops the start with what to write
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES.strip() else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
@@ -217,6 +224,19 @@ RESERVATION_HOURS = float(env("RESERVATION_HOURS", "24"))
 # How long an Idempotency-Key (or a checkout's nonce) keeps answering with the order it placed.
 IDEMPOTENCY_KEY_HOURS = float(env("IDEMPOTENCY_KEY_HOURS", "24"))
 ORDER_RATE_LIMIT = env("ORDER_RATE_LIMIT", "" if DEBUG else "30/m")
+# An order's token (API and private link) stops working this many days after the order; 0: never.
+ORDER_TOKEN_MAX_AGE_DAYS = int(env("ORDER_TOKEN_MAX_AGE_DAYS", "180"))
+
+# ---------------------------------------------------------------- operator endpoints
+
+# /metrics and the detail of /readyz answer only to these networks or to `Authorization: Bearer <token>`;
+# everyone else gets /readyz's status code alone. /healthz is public.
+CONVEYOR_PRIVATE_NETWORKS = _private.parse_networks(env("CONVEYOR_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128"))
+CONVEYOR_METRICS_TOKEN = env("CONVEYOR_METRICS_TOKEN")
+# Open public sockets (/ws/stock/, /ws/orders/) one client address may hold per web process; 0: no limit.
+WS_CONNECTIONS_PER_CLIENT = int(env("WS_CONNECTIONS_PER_CLIENT", "20"))
+# How often a dashboard socket checks that its user is still active staff (it also checks on each message).
+DASHBOARD_STAFF_RECHECK_SECONDS = float(env("DASHBOARD_STAFF_RECHECK_SECONDS", "30"))
 
 # ---------------------------------------------------------------- logging
 

@@ -16,15 +16,19 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     exclude = ("key", "value")
     actions = ("replay", "discard")
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_staff  # the actions need it; every field stays read-only
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("dashboard.view_deadletter") or self.has_change_permission(request, obj)
 
-    @admin.action(description="Replay the selected dead letters on their original topic")
+    def has_change_permission(self, request, obj=None):
+        # The model permission, as for any model: replay and discard need it; every field stays read-only.
+        return request.user.has_perm("dashboard.change_deadletter")
+
+    @admin.action(description="Replay the selected dead letters on their original topic", permissions=["change"])
     def replay(self, request, queryset):
         done = dead_letters.replay(queryset.values_list("pk", flat=True), request.user)
         self.message_user(request, f"Replayed {len(done)} dead letter(s).", messages.SUCCESS)
 
-    @admin.action(description="Discard the selected dead letters")
+    @admin.action(description="Discard the selected dead letters", permissions=["change"])
     def discard(self, request, queryset):
         done = dead_letters.discard(queryset.values_list("pk", flat=True), request.user)
         self.message_user(request, f"Discarded {len(done)} dead letter(s).", messages.SUCCESS)

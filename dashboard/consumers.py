@@ -27,6 +27,8 @@ from collections import deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from eventbus.metrics import websocket_clients
 
@@ -59,21 +61,29 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await self.accept()
         self.sender = asyncio.ensure_future(self._send_loop())
+        self.watcher = asyncio.ensure_future(self._watch_staff())
         websocket_clients.labels("dashboard").inc()
         self.offer({"kind": "hello", "queue": self.queue_size})
 
     async def disconnect(self, code):
         if getattr(self, "joined", False):
+            self.joined = False
             websocket_clients.labels("dashboard").dec()
             await self.channel_layer.group_discard(GROUP, self.channel_name)
-            self.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.sender
+        current = asyncio.current_task()
+        for task in (getattr(self, "sender", None), getattr(self, "watcher", None)):
+            if task is not None and task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def receive_json(self, content, **kwargs):
         if not getattr(self, "joined", False) or not isinstance(content, dict):
             return
         if content.get("type") in ("catchup", "gap"):
+            if not await self._still_staff():  # a catch-up reads the whole board: ask again first
+                await self._revoke()
+                return
             since = content.get("since")
             since = since if isinstance(since, int) and not isinstance(since, bool) and since >= 0 else None
             answer = await database_sync_to_async(read_model.catch_up)(since)
@@ -83,6 +93,31 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.offer({"kind": "pong"})
         elif content.get("type") == "ack":
             self._acknowledged(content.get("frames"))
+
+    async def _watch_staff(self) -> None:
+        """A socket lives for hours: every DASHBOARD_STAFF_RECHECK_SECONDS, close it (4403) once its user is
+        no longer active staff or its session has ended (logged out, expired, deleted)."""
+        while True:
+            await asyncio.sleep(settings.DASHBOARD_STAFF_RECHECK_SECONDS)
+            if not await self._still_staff():
+                await self._revoke()
+                return
+
+    async def _revoke(self) -> None:
+        if self.joined:
+            self.joined = False
+            websocket_clients.labels("dashboard").dec()
+            await self.channel_layer.group_discard(GROUP, self.channel_name)
+        self.sender.cancel()  # nothing more is sent on this socket
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    @database_sync_to_async
+    def _still_staff(self) -> bool:
+        user, session = self.scope.get("user"), self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        if not key or not session.exists(key):
+            return False
+        return get_user_model().objects.filter(pk=user.pk, is_active=True, is_staff=True).exists()
 
     def _acknowledged(self, frames_handled) -> None:
         if not isinstance(frames_handled, int) or isinstance(frames_handled, bool):

@@ -74,8 +74,26 @@ def _ids(request) -> list[int] | None:
     return ids or None
 
 
+REPLAY_PERMISSION = "dashboard.change_deadletter"
+
+
+def _may_change_dead_letters(view):
+    """Replay and discard need the dead-letter model's change permission, as in the admin."""
+
+    def wrapper(request, *args, **kwargs):
+        if not request.user.has_perm(REPLAY_PERMISSION):
+            return JsonResponse(
+                {"error": f"you need the permission {REPLAY_PERMISSION!r} (ask an administrator to grant it)"},
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 @_staff
 @require_POST
+@_may_change_dead_letters
 def replay(request):
     ids = _ids(request)
     if ids is None:
@@ -88,6 +106,7 @@ def replay(request):
 
 @_staff
 @require_POST
+@_may_change_dead_letters
 def discard(request):
     ids = _ids(request)
     if ids is None:

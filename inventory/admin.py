@@ -20,10 +20,17 @@ class StockItemAdmin(admin.ModelAdmin):
     readonly_fields = ("on_hand", "reserved", "announce_pending", "updated_at")
     actions = ("restock",)
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_staff and request.method == "POST" and obj is None  # actions only; rows read-only
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("inventory.view_stockitem") or request.user.has_perm("inventory.change_stockitem")
 
-    @admin.action(description="Restock selected SKUs")
+    def has_change_permission(self, request, obj=None):
+        # Restocking needs the model permission; it is an action only, so rows stay read-only.
+        return request.user.has_perm("inventory.change_stockitem") and request.method == "POST" and obj is None
+
+    def has_restock_permission(self, request):
+        return request.user.has_perm("inventory.change_stockitem")
+
+    @admin.action(description="Restock selected SKUs", permissions=["restock"])
     def restock(self, request, queryset):
         """Adds units through inventory's service, which tells the storefront with a stock event."""
         form = RestockForm(request.POST if "quantity" in request.POST else None)

@@ -6,16 +6,16 @@ Shared by the order page, the JSON API and the order websocket, so the three nev
 from __future__ import annotations
 
 from .models import Order
-from .services import token_matches
+from .services import hash_token, token_matches
 
-SESSION_ORDERS = "shop.orders"  # {order id: token} of the orders this browser placed
+SESSION_ORDERS = "shop.orders"  # {order id: sha256 of its token} of the orders this browser may see
 MAX_REMEMBERED = 50
 
 
 def remember_order(session, order_id, token: str) -> None:
-    """Let this session see the order (and keep its token, to offer a link for another device)."""
+    """Let this session see the order. Only the token's hash is kept: session data is never a way in."""
     orders = dict(session.get(SESSION_ORDERS) or {})
-    orders[str(order_id)] = token
+    orders[str(order_id)] = hash_token(token)
     # Bound the session's size: keep the newest orders (dicts keep insertion order).
     session[SESSION_ORDERS] = dict(list(orders.items())[-MAX_REMEMBERED:])
 
@@ -41,7 +41,3 @@ def owns(order: Order, session) -> bool:
 
 def may_view(order: Order, *, session=None, user=None, token: str | None = None) -> bool:
     return owns(order, session) or token_matches(order, token) or is_staff(user)
-
-
-def token_for(order: Order, session) -> str | None:
-    return remembered_orders(session).get(str(order.id))

@@ -3,6 +3,7 @@
 Who may do what:
 - placing an order needs nothing (a public, token-less call; rate-limited per client);
 - an order is read with its token (`Authorization: Bearer <token>`) or by a staff session;
+- every write takes a JSON body only (`json_body.json_only`: anything else is 415);
 - an order's cancel is requested with its token only. Session auth is read-only (GET) on purpose, so a
   logged-in staff browser can never be driven into a state change by another site (no CSRF hole).
 Placing is idempotent with an `Idempotency-Key` header: a retry of the same request returns the first answer.
@@ -20,11 +21,13 @@ from django.core.validators import validate_email
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from ninja import NinjaAPI, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from . import ratelimit, selectors, services
 from .access import is_staff
+from .json_body import json_only
 from .models import Order
 from .services import MAX_QUANTITY
 
@@ -161,6 +164,7 @@ IDEMPOTENCY_DOC = (
         ]
     },
 )
+@decorate_view(json_only)
 def place_order(request, response: HttpResponse, payload: OrderIn):
     key = request.headers.get("Idempotency-Key", "").strip()
     verdict = ratelimit.check_order_rate(request)
@@ -198,6 +202,7 @@ def get_order(request, order_id: str):
     "`cancelled`, or goes on to `delivered` if it was already dispatched (`cancel.state` says which). Asking "
     "again while a request waits changes nothing.",
 )
+@decorate_view(json_only)
 def cancel_order(request, order_id: str):
     order = _order_for(request, order_id, allow_staff_session=False)
     try:

@@ -58,7 +58,13 @@ def hash_token(token: str) -> str:
 
 
 def token_matches(order: Order, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(order.token_hash, hash_token(token))
+    """The order's token, while it is valid (ORDER_TOKEN_MAX_AGE_DAYS after the order was placed; 0: always)."""
+    return bool(token) and not token_expired(order) and hmac.compare_digest(order.token_hash, hash_token(token))
+
+
+def token_expired(order: Order) -> bool:
+    days = settings.ORDER_TOKEN_MAX_AGE_DAYS
+    return bool(days) and order.created_at is not None and timezone.now() - order.created_at > timedelta(days=days)
 
 
 def place_order(

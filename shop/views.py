@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import ratelimit, selectors, services
-from .access import may_view, remember_order, remembered_orders, token_for
+from .access import may_view, remember_order, remembered_orders
 from .cart import Cart
 from .forms import AddToCartForm, CartLineForm, CheckoutForm
 from .stages import CANCELLABLE
@@ -120,7 +120,10 @@ def _show_placed(request, placed: services.PlacedOrder) -> HttpResponse:
     remember_order(request.session, placed.order.id, placed.token)
     if not placed.replayed:
         messages.success(request, "Thank you! Your order is placed; this page follows it live.")
-    return redirect("shop:order-detail", order_id=placed.order.id)
+    # The private link for another device travels in the fragment, which browsers never send to a server:
+    # the page's script shows it and takes it out of the address bar.
+    url = reverse("shop:order-detail", kwargs={"order_id": placed.order.id})
+    return redirect(f"{url}#{urlencode({'token': placed.token})}")
 
 
 def _too_many_orders(request, verdict: ratelimit.Verdict) -> HttpResponse:
@@ -140,18 +143,21 @@ def order_list(request):
 
 
 @require_GET
-@never_cache  # the page holds a customer's address and, with ?token=, a secret in its URL
+@never_cache  # the page holds a customer's address
 def order_detail(request, order_id):
     token = request.GET.get("token")
     order = _visible_order(request, order_id, token)
+    if token:
+        # A private link: swap its token for this session, then drop it from the address bar, the history
+        # and any Referer the page would send.
+        remember_order(request.session, order.id, token)
+        return redirect("shop:order-detail", order_id=order.id)
     cancel = selectors.cancel_of(order)
     context = {
         "order": order,
-        "token": token,
         "cancel": cancel,
         "cancellable": order.status in CANCELLABLE and cancel is None,
         "cancellable_statuses": " ".join(sorted(CANCELLABLE)),
-        "share_token": token_for(order, request.session),
     }
     return render(request, "shop/order_detail.html", context)
 

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from dashboard.models import STAGES, DeadLetter, OutboxMessage
@@ -17,8 +17,11 @@ pytestmark = pytest.mark.django_db(databases=["default", "dashboard"])
 
 @pytest.fixture
 def staff_client():
+    """Staff with the dead-letter permissions an operator is given (replay and discard need them)."""
     client = Client(enforce_csrf_checks=True)
-    client.force_login(User.objects.create_user("ops", password="pw", is_staff=True))
+    user = User.objects.create_user("ops", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_deadletter", "change_deadletter"]))
+    client.force_login(user)
     return client
 
 

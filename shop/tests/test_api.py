@@ -10,6 +10,7 @@ from shop.models import Order, OutboxMessage
 
 pytestmark = pytest.mark.django_db(databases=["default", "shop"])
 
+JSON = "application/json"  # the API refuses other bodies (test_api_content_type.py)
 GOOD = {"email": "ada@example.com", "name": "Ada", "address": "1 Road", "lines": [{"sku": "MUG-001", "quantity": 2}]}
 
 
@@ -81,7 +82,7 @@ def test_staff_session_reads_but_cannot_cancel(client, products, staff_client):
     placed = place_via_api(Client())
     assert staff_client.get(f"/api/orders/{placed['id']}").status_code == 200
     # A session is read-only on the API: no cookie-driven state change, so no CSRF hole.
-    assert staff_client.post(f"/api/orders/{placed['id']}/cancel").status_code == 404
+    assert staff_client.post(f"/api/orders/{placed['id']}/cancel", content_type=JSON).status_code == 404
     assert Order.objects.using("shop").get(id=placed["id"]).status == "placed"
 
 
@@ -94,13 +95,15 @@ def test_a_logged_in_non_staff_user_reads_nothing(client, products, django_user_
 def test_cancel_with_the_token_is_a_request_202_until_shipping_answers(client, products):
     placed = place_via_api(client)
     path = f"/api/orders/{placed['id']}/cancel"
-    response = client.post(path, **bearer(placed["token"]))
+    response = client.post(path, content_type=JSON, **bearer(placed["token"]))
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "placed"  # unchanged until shipping confirms
     assert [h["status"] for h in body["history"]] == ["placed", "cancel_requested"]
     assert body["cancel"]["state"] == "requested" and body["cancel"]["reason"] == "customer request"
-    again = client.post(path, **bearer(placed["token"]))  # asking again: the same answer, no second request
+    again = client.post(
+        path, content_type=JSON, **bearer(placed["token"])
+    )  # asking again: the same answer, no second request
     assert again.status_code == 202 and again.json()["history"] == body["history"]
     requests = OutboxMessage.objects.using("shop").filter(event_type="conveyor.shop.order.cancel_requested.v1")
     assert requests.count() == 1
@@ -109,7 +112,7 @@ def test_cancel_with_the_token_is_a_request_202_until_shipping_answers(client, p
 def test_cancel_of_a_cancelled_order_is_409(client, products):
     placed = place_via_api(client)
     Order.objects.using("shop").filter(id=placed["id"]).update(status="cancelled")
-    again = client.post(f"/api/orders/{placed['id']}/cancel", **bearer(placed["token"]))
+    again = client.post(f"/api/orders/{placed['id']}/cancel", content_type=JSON, **bearer(placed["token"]))
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
 
 
@@ -117,7 +120,7 @@ def test_cancel_of_a_cancelled_order_is_409(client, products):
 def test_cancel_after_the_point_of_no_return_is_409(client, products, status):
     placed = place_via_api(client)
     Order.objects.using("shop").filter(id=placed["id"]).update(status=status)
-    response = client.post(f"/api/orders/{placed['id']}/cancel", **bearer(placed["token"]))
+    response = client.post(f"/api/orders/{placed['id']}/cancel", content_type=JSON, **bearer(placed["token"]))
     assert response.status_code == 409
     assert response["Content-Type"].startswith("application/json")
     assert Order.objects.using("shop").get(id=placed["id"]).status == status
@@ -125,8 +128,8 @@ def test_cancel_after_the_point_of_no_return_is_409(client, products, status):
 
 def test_cancel_with_a_wrong_token_is_404(client, products):
     placed = place_via_api(client)
-    assert client.post(f"/api/orders/{placed['id']}/cancel", **bearer("nope")).status_code == 404
-    assert client.post(f"/api/orders/{placed['id']}/cancel").status_code == 404
+    assert client.post(f"/api/orders/{placed['id']}/cancel", content_type=JSON, **bearer("nope")).status_code == 404
+    assert client.post(f"/api/orders/{placed['id']}/cancel", content_type=JSON).status_code == 404
     assert Order.objects.using("shop").get(id=placed["id"]).status == "placed"
 
 

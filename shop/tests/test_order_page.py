@@ -43,9 +43,14 @@ def test_the_session_key_recorded_on_the_order_is_enough(place, client):
     assert client.get(url(placed.order)).status_code == 200
 
 
-def test_token_in_the_query_string(place):
+def test_a_private_link_is_swapped_for_the_session_and_leaves_the_address(place):
     placed = place()
-    assert Client().get(url(placed.order), {"token": placed.token}).status_code == 200
+    client = Client()
+    response = client.get(url(placed.order), {"token": placed.token})
+    assert response.status_code == 302 and response["Location"] == url(placed.order)  # no token in it
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and placed.token not in page.content.decode()
+    assert Client().get(url(placed.order)).status_code == 404  # the session sees it, not everyone
 
 
 def test_staff_sees_any_order(place, staff_client):

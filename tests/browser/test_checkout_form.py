@@ -38,3 +38,16 @@ def test_checkout_shows_field_errors_for_bad_input(stack, browser):
     fill_checkout(page, email="linus@example.com", name="Linus", address="1 Validation Road")
     expect(page).to_have_url(ORDER_URL)
     assert Order.objects.using("shop").count() == 1
+    # The private link is shown once, from the fragment, which then leaves the address bar; opened in a
+    # fresh browser it swaps its token for a session and lands on the address without it.
+    link = page.locator("[data-share-link]")
+    expect(link).to_have_value(re.compile(r"^http://.+/orders/[0-9a-f-]{36}/\?token=[\w-]+$"))
+    assert "token" not in page.url
+    other = page.context.browser.new_context(base_url=page.url.split("/orders/")[0])
+    try:
+        stranger = other.new_page()
+        response = stranger.goto(link.input_value())
+        assert response.status == 200 and "token" not in stranger.url
+        expect(stranger.locator("[data-order-status]")).to_have_count(1)
+    finally:
+        other.close()

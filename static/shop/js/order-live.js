@@ -33,6 +33,18 @@ function historyItem({ status, at }) {
   return item;
 }
 
+// Right after checkout the private link's token is in the fragment (never sent to a server): show the
+// link once and take the token out of the address bar and the history.
+function showShareLink(root) {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (!token) return;
+  history.replaceState(history.state, "", location.pathname + location.search);
+  const box = root.querySelector("[data-share]");
+  if (!box) return;
+  box.querySelector("[data-share-link]").value = `${location.origin}${location.pathname}?token=${encodeURIComponent(token)}`;
+  box.hidden = false;
+}
+
 function follow(root) {
   const orderId = root.dataset.orderId;
   const statusEl = root.querySelector("[data-order-status]");
@@ -58,9 +70,10 @@ function follow(root) {
     }
   }
 
-  const token = new URLSearchParams(location.search).get("token");
-  const query = token ? `?token=${encodeURIComponent(token)}` : "";
-  liveSocket(`/ws/orders/${orderId}/${query}`, {
+  showShareLink(root);
+  // The page is served only to a session that may see the order (a private link's token is swapped for
+  // the session first), so the socket needs no token.
+  liveSocket(`/ws/orders/${orderId}/`, {
     onMessage(frame) {
       if (frame.type === "order" && frame.order && frame.order.id === orderId) render(frame.order);
     },
