@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, transaction
 
 from . import envelope
 from .envelope import Envelope, Poison
@@ -21,21 +21,20 @@ from .service import Service
 
 log = logging.getLogger("eventbus")
 
-# Errors that say "not now" rather than "never": the batch is retried, never dead-lettered. Any other
-# database error (a value out of range, text the database cannot store, a broken constraint) is the event's
-# own fault: it is retried like a handler error, then dead-lettered with its reason, so it cannot stop the
-# consumer and come back with the same batch after every restart.
+# Errors that say "not now" rather than "never": the batch is retried, never dead-lettered.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
-OUTAGE_SQLSTATES = {"25006"}  # read_only_sql_transaction: a standby or a database set read-only
+OUTAGE_SQLSTATES = {"25006"}  # read_only_sql_transaction: a standby, or a database set read-only
 
 
-def raise_if_outage(exc: DatabaseError) -> None:
-    """Re-raise `exc` if it says the database is away (as an OperationalError when the driver calls it
-    something else); return if it is the event's fault."""
-    if isinstance(exc, TRANSIENT_ERRORS):
-        raise exc
+def raise_unless_the_event_is_at_fault(exc: DatabaseError) -> None:
+    """Return when the event's own data made the database refuse the write (a value out of range, text it
+    cannot store, a broken constraint): like any handler error, the event is retried, then dead-lettered
+    with its reason, so it can neither stop the consumer nor come back with every restart. Re-raise anything
+    else: an outage (as an OperationalError, which the runner retries) or a fault of ours."""
     if getattr(exc.__cause__, "sqlstate", None) in OUTAGE_SQLSTATES:
         raise OperationalError(f"the database refuses writes: {exc}") from exc
+    if not isinstance(exc, (DataError, IntegrityError)):
+        raise exc
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,7 @@ class Dispatcher:
             with transaction.atomic(using=self.service.database):
                 handler(events)
         except DatabaseError as exc:
-            raise_if_outage(exc)
+            raise_unless_the_event_is_at_fault(exc)
             error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -215,7 +214,7 @@ class Dispatcher:
                     for handler in handlers:
                         handler(event)
             except DatabaseError as exc:
-                raise_if_outage(exc)
+                raise_unless_the_event_is_at_fault(exc)
                 error = f"{type(exc).__name__}: {exc}"
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"

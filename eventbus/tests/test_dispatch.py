@@ -4,13 +4,16 @@ one fails (only the bad event is dead-lettered), order kept around events withou
 import uuid
 
 import pytest
+from django.db import OperationalError
+from django.db import connections as _connections
 
 from eventbus import envelope, schemas
 from eventbus.dispatch import Dispatcher, Record
 from eventbus.service import Service
-from inventory.models import InboxMessage, OutboxMessage, RelayLease
+from inventory.models import InboxMessage, OutboxMessage, RelayLease, StockItem
 
 pytestmark = pytest.mark.django_db(databases=["default", "inventory"])
+connection = _connections["inventory"]
 CHANGED = "conveyor.inventory.stock.changed.v1"
 RELEASED = "conveyor.inventory.stock.released.v1"
 
@@ -96,3 +99,56 @@ def test_a_second_copy_in_the_batch_and_an_event_seen_before_are_skipped():
     twice = str(uuid.uuid4())
     result = Dispatcher(svc).handle([record(4, sku="X", event_id=twice), record(5, sku="X", event_id=twice)])
     assert calls.log[-1] == ("batch", ["X"]) and result.duplicates == 1
+
+
+class DatabaseRefuses:
+    """Handlers that make the database itself refuse a write: what no retry can fix."""
+
+    def one(self, event):
+        sku = event.subject
+        if sku == "CHECK":  # reserved > on_hand breaks the CHECK constraint (both databases)
+            StockItem.objects.using("inventory").create(sku=f"CHK-{uuid.uuid4().hex[:6]}", on_hand=1, reserved=2)
+        elif sku == "BIG":  # past a 32-bit integer column: PostgreSQL's DataError (SQLite stores it)
+            StockItem.objects.using("inventory").create(sku=f"BIG-{uuid.uuid4().hex[:6]}", on_hand=2**31)
+        elif sku == "NUL":  # text PostgreSQL cannot store: a DataError (SQLite stores it)
+            StockItem.objects.using("inventory").create(sku=f"N\x00L-{uuid.uuid4().hex[:6]}")
+
+
+def test_a_database_error_no_retry_can_fix_is_dead_lettered_not_raised():
+    refuses = DatabaseRefuses()
+    svc = Service(
+        name="inventory",
+        database="inventory",
+        outbox=OutboxMessage,
+        inbox=InboxMessage,
+        lease=RelayLease,
+        group_name="test.refused." + uuid.uuid4().hex[:6],
+        handlers={CHANGED: [refuses.one]},
+    )
+    records = [record(i, sku=sku) for i, sku in enumerate(["OK-1", "CHECK", "BIG", "NUL", "OK-2"])]
+    result = Dispatcher(svc).handle(records)  # raised before: the consumer died and met the batch again
+    dead = {d.record.key.decode(): d for d in result.dead}
+    refused = {"CHECK", "BIG", "NUL"} if connection.vendor == "postgresql" else {"CHECK"}
+    assert set(dead) == refused
+    assert all(d.reason == "handler-error" for d in dead.values())
+    assert "IntegrityError" in dead["CHECK"].error
+    if connection.vendor == "postgresql":
+        assert "DataError" in dead["BIG"].error and "DataError" in dead["NUL"].error
+    assert result.handled == 5 - len(refused)
+
+
+def test_an_outage_is_raised_for_the_batch_to_be_retried_never_dead_lettered():
+    def locked(event):
+        raise OperationalError("database is locked")
+
+    svc = Service(
+        name="inventory",
+        database="inventory",
+        outbox=OutboxMessage,
+        inbox=InboxMessage,
+        lease=RelayLease,
+        group_name="test.outage." + uuid.uuid4().hex[:6],
+        handlers={CHANGED: [locked]},
+    )
+    with pytest.raises(OperationalError):
+        Dispatcher(svc).handle([record(0)])

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.db import connections
 
-from eventbus import schemas, strict_json
+from eventbus import kafka_io, schemas, strict_json
 from eventbus.service import service
 from eventbus.tests.kafka_helpers import (
     placed_data,
@@ -232,3 +232,26 @@ def test_a_transient_database_error_is_retried_not_dead_lettered(stack):
         locker.close()
     wait_for(lambda: reservations(order_id=order_id) == 1, 60, "the retried reservation")
     assert "dead-lettered" not in stack.log("inventory").replace("0 dead-lettered", "")
+
+
+def test_a_record_too_large_for_the_dead_letter_topic_is_dead_lettered_cut_and_marked(stack):
+    """A poison record close to the broker's 1 MB limit: with our dead-letter headers it is over the
+    producer's request limit, so its payload is cut and the header says how long it was."""
+    inventory.set_stock("LARGE-1", 5)
+    value = b"{" + b"x" * (1_048_450 - 1)  # not JSON: poison, as large as the broker takes
+    producer = kafka_io.make_producer("tests-large", linger_ms=0, max_request_size=2_000_000)
+    try:
+        producer.send(schemas.topic_name("shop.orders"), key=b"large", value=value, headers=[("ce_type", b"x")]).get(
+            timeout=30
+        )
+    finally:
+        producer.close(timeout=5)
+    good = send_placed("LARGE-1")
+    stack.consumer("inventory")
+    wait_for(lambda: reservations(order_id=good) == 1, 60, "the good order after the large poison")
+    [letter] = read_topic(schemas.topic_name("shop.orders") + ".dlt", 1)
+    headers = dict(letter.headers)
+    assert headers["dlt_truncated"] == str(len(value)).encode()
+    assert 0 < len(letter.value) < len(value) and value.startswith(letter.value)
+    assert headers["dlt_reason"] == b"missing-header"  # no CloudEvents headers
+    assert stack.processes["inventory"].poll() is None  # still running

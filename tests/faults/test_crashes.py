@@ -15,7 +15,7 @@ from django.db import connections
 from eventbus import schemas
 from eventbus.tests.kafka_helpers import read_topic
 from shop.models import OutboxMessage as ShopOutbox
-from shop.services import cancel_order
+from shop.services import request_cancel
 from tests.support import wait_for
 
 from .helpers import (
@@ -147,7 +147,7 @@ def test_orders_taken_while_the_relay_is_away_are_all_published(stack):
     stack.kill("shop")  # the relay dies; the shop keeps taking orders
     later = [buy({"RELAY-1": 1}) for _ in range(60)]
     for order_id in later[:10]:
-        cancel_order(order_id)  # cancellations are events too
+        request_cancel(order_id=order_id)  # cancel requests are events too
     unsent = ShopOutbox.objects.using("shop").filter(sent_at__isnull=True).count()
     assert unsent == 70, unsent
     stack.consumer("shop", "shop-again")
