@@ -19,16 +19,27 @@ from django.utils import timezone
 from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
-from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, update_rows
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, present_values, update_rows
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
-from .stages import should_move, stage_for
+from .stages import fact_for, should_move, stage_for, violation
 
 log = logging.getLogger("dashboard")
 DB = "dashboard"
 POISON_TYPE = "(undecodable)"
-CARD_FIELDS = ["stage", "stage_since", "placed_at", "total", "items", "events", "last_seq", "updated_at"]
+CARD_FIELDS = [
+    "stage",
+    "stage_since",
+    "placed_at",
+    "total",
+    "items",
+    "events",
+    "last_seq",
+    "facts",
+    "violation",
+    "updated_at",
+]
 
 
 PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
@@ -89,7 +100,9 @@ def record_event(event: Envelope) -> None:
 
 
 def record_events(events: list[Envelope]) -> None:
-    """Events into the read model in a handful of statements, idempotent by topic/partition/offset."""
+    """Events into the read model in a handful of statements. Each record is logged once (by topic, partition
+    and offset), and each event counted once (by its `ce_id`): a replayed dead letter or a duplicate shows in
+    the tail as the record it is, but moves no count and no card a second time."""
     known = present_keys(EventLog, ("topic", "partition", "offset"), map(_position, events), using=DB)
     fresh = []
     for event in events:
@@ -99,13 +112,20 @@ def record_events(events: list[Envelope]) -> None:
     if not fresh:
         return
     entries = [_entry(e) for e in fresh]
+    counted_before = present_values(
+        EventLog, "event_id", [e.event_id for e in entries if e.kind == EventLog.Kind.EVENT], using=DB, kind="event"
+    )
     insert_rows(entries, using=DB, learn_pks=True)  # each entry learns its seq
-    _count(entries)
-    pairs = list(zip(entries, fresh, strict=True))
+    pairs, counted = list(zip(entries, fresh, strict=True)), []
     for entry, event in pairs:
         if entry.kind == EventLog.Kind.DEAD_LETTER:
             _dead_letter_of(entry, event)
-    _move_cards([(entry, event) for entry, event in pairs if entry.kind != EventLog.Kind.DEAD_LETTER])
+            counted.append((entry, event))
+        elif entry.event_id not in counted_before:
+            counted_before.add(entry.event_id)
+            counted.append((entry, event))
+    _count([entry for entry, _ in counted])
+    _move_cards([(entry, event) for entry, event in counted if entry.kind != EventLog.Kind.DEAD_LETTER])
     transaction.on_commit(lambda: [live.feed.note(entry) for entry in entries], using=DB)
 
 
@@ -228,6 +248,8 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
             card.items = sum(int(line.get("quantity", 0)) for line in placed.get("lines", []) if isinstance(line, dict))
         card.events += 1
         card.last_seq = max(card.last_seq, entry.seq)
+        card.facts |= fact_for(event.type)
+        card.violation = card.violation or violation(card.facts)
     if created:
         OrderCard.objects.using(DB).bulk_create(created.values())
     update_rows([cards[o] for o in existing], CARD_FIELDS, using=DB)

@@ -58,11 +58,17 @@ class OrderCard(models.Model):
     items = models.IntegerField(default=0)
     events = models.IntegerField(default=0)
     last_seq = models.BigIntegerField(db_index=True)  # the newest EventLog seq that touched this card
+    facts = models.IntegerField(default=0)  # which of the saga's decisions were seen (stages.FACT_OF_TYPE bits)
+    violation = models.CharField(max_length=200, blank=True, default="")  # how its events contradict the saga
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        # the newest cards of a stage (a new browser's snapshot), whatever the number of cards
-        indexes = [models.Index(fields=["stage", "last_seq"], name="dashboard_card_stage_newest")]
+        indexes = [
+            # the newest cards of a stage (a new browser's snapshot), whatever the number of cards
+            models.Index(fields=["stage", "last_seq"], name="dashboard_card_stage_newest"),
+            # the few cards in violation, without a walk through all the others
+            models.Index(fields=["last_seq"], condition=~models.Q(violation=""), name="dashboard_card_violations"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} ({self.stage})"

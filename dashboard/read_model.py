@@ -33,6 +33,7 @@ SNAPSHOT_EVENTS = 200
 SNAPSHOT_ACTIVE_CARDS = 2000
 SNAPSHOT_DONE_CARDS = 60  # per final stage: the newest ones (the counts say how many there are)
 DEAD_LETTERS_SHOWN = 200
+VIOLATIONS_SHOWN = 200
 THROUGHPUT_SECONDS = 60
 TAIL_FIELDS = (
     "seq",
@@ -102,6 +103,7 @@ def card_row(card: OrderCard) -> dict:
         "items": card.items,
         "events": card.events,
         "seq": card.last_seq,
+        "violation": card.violation,
     }
 
 
@@ -210,6 +212,8 @@ def catch_up(since: int | None) -> dict:
     cards = newest_cards(MAIN_PATH[:-1], SNAPSHOT_ACTIVE_CARDS)
     for stage in sorted(TERMINAL):
         cards += newest_cards([stage], SNAPSHOT_DONE_CARDS)
+    shown = {card.order_id for card in cards}
+    cards += [card for card in violations() if card.order_id not in shown]
     return {
         "kind": "snapshot",
         "events": [event_row(e) for e in reversed(recent)],
@@ -227,6 +231,11 @@ def newest_cards(stages, limit: int) -> list[OrderCard]:
     for stage in stages:
         cards += OrderCard.objects.using(DB).filter(stage=stage).order_by("-last_seq")[:limit]
     return sorted(cards, key=lambda card: card.last_seq, reverse=True)[:limit]
+
+
+def violations(limit: int = VIOLATIONS_SHOWN) -> list[OrderCard]:
+    """The newest cards whose events contradict the saga (dashboard/stages.py CONTRADICTIONS)."""
+    return list(OrderCard.objects.using(DB).exclude(violation="").order_by("-last_seq")[:limit])
 
 
 def journey(order_id: str) -> dict:

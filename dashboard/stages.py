@@ -20,6 +20,41 @@ STAGE_OF_TYPE = {
 }
 
 
+# The saga's decisions, as bits of a card's `facts`: a card remembers which it saw, in any order.
+RESERVED, REJECTED, RELEASED, DISPATCHED, DELIVERED, CANCEL_CONFIRMED, CANCEL_REFUSED = (1 << n for n in range(7))
+FACT_OF_TYPE = {
+    "conveyor.inventory.stock.reserved": RESERVED,
+    "conveyor.inventory.stock.rejected": REJECTED,
+    "conveyor.inventory.stock.released": RELEASED,
+    "conveyor.shipping.shipment.dispatched": DISPATCHED,
+    "conveyor.shipping.shipment.delivered": DELIVERED,
+    "conveyor.shipping.shipment.cancelled": CANCEL_CONFIRMED,
+    "conveyor.shipping.shipment.cancel_refused": CANCEL_REFUSED,
+}
+SHIPPED = DISPATCHED | DELIVERED
+# Pairs of decisions no healthy saga makes for one order, whatever order its events arrive in.
+CONTRADICTIONS = (
+    (CANCEL_CONFIRMED, SHIPPED, "shipping confirmed the cancel, yet the order was dispatched"),
+    (CANCEL_CONFIRMED, CANCEL_REFUSED, "shipping both confirmed and refused the cancel"),
+    (RELEASED, SHIPPED, "inventory released the stock, yet the order was dispatched"),
+    (RESERVED, REJECTED, "inventory both reserved and rejected the order"),
+    (REJECTED, SHIPPED, "inventory rejected the order, yet it was dispatched"),
+)
+
+
+def fact_for(event_type: str) -> int:
+    """The decision bit of a versioned event type (any version), or 0."""
+    return FACT_OF_TYPE.get(event_type.rsplit(".", 1)[0], 0)
+
+
+def violation(facts: int) -> str:
+    """How a set of decisions contradicts the saga's invariants, or "" when it does not."""
+    for one, other, text in CONTRADICTIONS:
+        if facts & one and facts & other:
+            return text
+    return ""
+
+
 def stage_for(event_type: str) -> str | None:
     """The stage of a versioned event type (any version), or None when the type moves no card."""
     if event_type in STAGE_OF_TYPE:

@@ -1,5 +1,7 @@
 """The read model: stages derived from events in any order, idempotency, tail, counters, journey."""
 
+import dataclasses
+
 import pytest
 from django.db.models import Count
 
@@ -210,3 +212,28 @@ def test_a_snapshot_shows_the_newest_active_cards_across_stages_then_the_newest_
         ("o11", "rejected"),
         ("o10", "rejected"),
     ]
+
+
+def test_a_replayed_event_is_logged_again_but_counted_once():
+    order = new_order_id()
+    placed = record("placed", order)
+    handle(placed)
+    for n in (1, 2):  # a dead letter replayed twice: the same ce_id on new records
+        handle(dataclasses.replace(placed, offset=placed.offset + 1000 * n))
+    assert EventLog.objects.using("dashboard").filter(event_id=dict(placed.headers)["ce_id"].decode()).count() == 3
+    assert TypeCounter.objects.using("dashboard").get(event_type="conveyor.shop.order.placed.v1").count == 1
+    assert card(order).events == 1
+
+
+def test_events_that_contradict_the_saga_flag_the_order_and_a_healthy_one_stays_clean():
+    bad, good = new_order_id(), new_order_id()
+    handle(record("placed", bad), record("reserved", bad, seconds=1), record("cancelled", bad, seconds=2))
+    assert card(bad).violation == ""
+    handle(record("dispatched", bad, seconds=3))  # a cancel confirmed, then a dispatch
+    assert card(bad).violation == "shipping confirmed the cancel, yet the order was dispatched"
+    for i, stage in enumerate(["placed", "reserved", "packed", "dispatched", "delivered"]):
+        handle(record(stage, good, seconds=i))
+    assert card(good).violation == ""
+    snapshot = read_model.catch_up(None)
+    flagged = [c for c in snapshot["cards"] if c["violation"]]
+    assert [c["id"] for c in flagged] == [bad]

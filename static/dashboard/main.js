@@ -27,6 +27,7 @@ const state = {
   throughput: new Map(), // type -> [counts per second]
   lag: new Map(),
   deadLetters: new Map(),
+  violations: new Map(), // order id -> card whose events contradict the saga
   selectedOrder: null,
   threshold: 30,
 };
@@ -147,12 +148,39 @@ function renderCounts() {
 }
 
 function applyCards(cards, animate) {
+  let violated = false;
   for (const card of cards) {
     const known = state.cards.get(card.id);
     if (known && known.seq > card.seq) continue;
     state.cards.set(card.id, card);
     renderCard(card, animate && (!known || known.stage !== card.stage));
+    if (card.violation && !state.violations.has(card.id)) {
+      state.violations.set(card.id, card);
+      violated = true;
+    }
   }
+  if (violated) renderViolations();
+}
+
+function renderViolations() {
+  const rows = $("#violation-rows");
+  const cards = [...state.violations.values()].sort((a, b) => b.seq - a.seq);
+  $("#violations-count").textContent = cards.length;
+  $("#violations").classList.toggle("alert", cards.length > 0);
+  if (!cards.length) {
+    rows.replaceChildren(el("li", { class: "empty muted", text: "None: every order's events agree." }));
+    return;
+  }
+  rows.replaceChildren(
+    ...cards.map((card) =>
+      el(
+        "li",
+        { "data-violation-order": card.id },
+        el("button", { type: "button", class: "linklike", onclick: () => selectOrder(card.id), text: `order ${shortId(card.id)}` }),
+        ` (${card.stage}): ${card.violation}`
+      )
+    )
+  );
 }
 
 setInterval(() => {
@@ -506,6 +534,8 @@ function onFrame(frame) {
   switch (frame.kind) {
     case "snapshot":
       state.cards.clear();
+      state.violations.clear();
+      renderViolations();
       for (const stage of STAGES) $(".cards", columns[stage]).replaceChildren();
       state.tail = [];
       state.tailSeqs.clear();
