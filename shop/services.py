@@ -148,7 +148,8 @@ def _place(email, name, address, wanted, products, session_key, *, token="", ide
         )
         insert_rows([OrderHistory(order=order, status=Order.Status.PLACED, at=order.created_at)], using=DB)
         if idempotency_key:
-            IdempotencyKey.objects.using(DB).filter(key=idempotency_key).delete()  # an expired one
+            expired = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+            IdempotencyKey.objects.using(DB).filter(key=idempotency_key, created_at__lt=expired).delete()
             IdempotencyKey.objects.using(DB).create(key=idempotency_key, request_hash=request_hash, order=order)
         publish(
             OrderPlaced(

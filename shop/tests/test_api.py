@@ -233,3 +233,68 @@ def test_openapi_document(client):
 
 def test_docs_page(client):
     assert client.get("/api/docs").status_code == 200
+
+
+def idempotent(client, body, key):
+    return post_json(client, "/api/orders", body, HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_the_same_idempotency_key_and_body_return_the_first_order(client, products):
+    key = str(uuid.uuid4())
+    first = idempotent(client, GOOD, key)
+    again = idempotent(Client(), GOOD, key)  # a retry, from anywhere
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()  # the same order and the same token
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert Order.objects.using("shop").count() == 1 and OutboxMessage.objects.using("shop").count() == 1
+    token = again.json()["token"]
+    assert client.get(f"/api/orders/{first.json()['id']}", **bearer(token)).status_code == 200
+
+
+def test_the_same_idempotency_key_with_another_body_is_422_and_places_nothing(client, products):
+    key = str(uuid.uuid4())
+    assert idempotent(client, GOOD, key).status_code == 201
+    other = idempotent(client, {**GOOD, "lines": [{"sku": "MUG-001", "quantity": 3}]}, key)
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["detail"]
+    assert Order.objects.using("shop").count() == 1
+
+
+def test_other_keys_or_no_key_place_new_orders(client, products):
+    idempotent(client, GOOD, "key-1")
+    idempotent(client, GOOD, "key-2")
+    post_json(client, "/api/orders", GOOD)
+    post_json(client, "/api/orders", GOOD)
+    assert Order.objects.using("shop").count() == 4
+
+
+def test_a_key_older_than_its_window_is_forgotten(client, products, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop.models import IdempotencyKey
+    from shop.services import prune_idempotency_keys
+
+    first = idempotent(client, GOOD, "old-key").json()
+    IdempotencyKey.objects.using("shop").update(
+        created_at=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS + 1)
+    )
+    again = idempotent(client, GOOD, "old-key").json()
+    assert again["id"] != first["id"]  # a new order: the key had expired
+    IdempotencyKey.objects.using("shop").update(
+        created_at=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS + 1)
+    )
+    assert prune_idempotency_keys() == 1
+    assert Order.objects.using("shop").count() == 2  # pruning forgets keys, never orders
+
+
+def test_a_too_long_idempotency_key_is_422(client, products):
+    response = idempotent(client, GOOD, "k" * 256)
+    assert response.status_code == 422 and Order.objects.using("shop").count() == 0
+
+
+def test_the_openapi_document_describes_the_idempotency_key(client):
+    operation = client.get("/api/openapi.json").json()["paths"]["/api/orders"]["post"]
+    [header] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    assert header["in"] == "header" and "422" in header["description"]

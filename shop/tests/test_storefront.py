@@ -155,3 +155,33 @@ def test_checkout_order_error_is_shown_on_the_form(client, products, monkeypatch
     form = response.context["form"]
     assert form.errors["email"] == ["We cannot ship to this address."]
     assert form.non_field_errors() == ["Out of range."]
+
+
+def test_a_double_submit_or_a_reload_of_the_checkout_places_one_order(client, products):
+    client.post("/products/MUG-001/", {"quantity": "2"})
+    page = client.get("/checkout/").content.decode()
+    nonce = re.search(r'name="nonce" value="([\w-]+)"', page).group(1)
+    first = client.post("/checkout/", {**CHECKOUT, "nonce": nonce})
+    again = client.post("/checkout/", {**CHECKOUT, "nonce": nonce})  # the cart is empty by now
+    assert first.status_code == again.status_code == 302
+    assert again["Location"] == first["Location"]  # the same order page, with the same private link
+    assert Order.objects.using("shop").count() == 1
+    assert OutboxMessage.objects.using("shop").count() == 1
+
+
+def test_a_new_checkout_page_places_a_new_order(client, products):
+    for _ in range(2):
+        client.post("/products/MUG-001/", {"quantity": "1"})
+        nonce = re.search(r'name="nonce" value="([\w-]+)"', client.get("/checkout/").content.decode()).group(1)
+        client.post("/checkout/", {**CHECKOUT, "nonce": nonce})
+    assert Order.objects.using("shop").count() == 2
+
+
+def test_a_nonce_from_another_session_is_not_shared(products):
+    from django.test import Client
+
+    mine, theirs = Client(), Client()
+    for client in (mine, theirs):
+        client.post("/products/MUG-001/", {"quantity": "1"})
+        client.post("/checkout/", {**CHECKOUT, "nonce": "the-same-nonce-in-both-pages"})
+    assert Order.objects.using("shop").count() == 2  # the key is the nonce within one session

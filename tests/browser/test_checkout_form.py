@@ -51,3 +51,43 @@ def test_checkout_shows_field_errors_for_bad_input(stack, browser):
         expect(stranger.locator("[data-order-status]")).to_have_count(1)
     finally:
         other.close()
+
+
+def test_a_double_click_on_place_order_places_one_order(stack, browser):
+    sku = product("DOUBLE-CAP", 5, "Double Cap", "18.00")
+    base = start(stack, consumers=(), celery=False)
+    page = browser.page(base)
+    add_to_cart(page, sku, 1)
+    go_to_checkout(page)
+    form = page.locator("form:has([name=email])")
+    form.locator("[name=email]").fill("ada@example.com")
+    form.locator("[name=name]").fill("Ada")
+    form.locator("[name=address]").fill("1 Double Road")
+    form.locator("[type=submit]").dblclick()
+    expect(page).to_have_url(ORDER_URL)
+    order_id = re.search(r"/orders/([0-9a-f-]{36})/", page.url).group(1)
+    page.reload()  # and a reload of the order page after the POST changes nothing either
+    assert [str(o) for o in Order.objects.using("shop").values_list("id", flat=True)] == [order_id]
+
+
+def test_two_submits_of_one_checkout_that_reach_the_server_together_place_one_order(stack, browser):
+    """What a double click on a slow connection sends: the same form twice, both in flight at once."""
+    sku = product("TWICE-CAP", 5, "Twice Cap", "18.00")
+    base = start(stack, consumers=(), celery=False)
+    page = browser.page(base)
+    add_to_cart(page, sku, 1)
+    go_to_checkout(page)
+    form = page.locator("form:has([name=email])")
+    form.locator("[name=email]").fill("ada@example.com")
+    form.locator("[name=name]").fill("Ada")
+    form.locator("[name=address]").fill("1 Twice Road")
+    landed = page.evaluate(
+        """async () => {
+            const form = document.querySelector("form.checkout-form");
+            const send = () => fetch(form.action || location.href, { method: "POST", body: new FormData(form) });
+            const answers = await Promise.all([send(), send()]);
+            return answers.map((answer) => new URL(answer.url).pathname);
+        }"""
+    )
+    assert landed[0] == landed[1] and re.fullmatch(r"/orders/[0-9a-f-]{36}/", landed[0]), landed
+    assert Order.objects.using("shop").count() == 1
