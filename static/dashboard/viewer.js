@@ -1,0 +1,129 @@
+// The event viewer's pages: live topic counts, a streamed search with progress and cancel, copy as JSON,
+// copy link, lag trends. Each part runs only on the page that has its elements.
+import { sparkline } from "./sparkline.js";
+
+const $ = (sel, el = document) => el.querySelector(sel);
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = Object.assign(document.createElement("textarea"), { value: text });
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  if (button) {
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => (button.textContent = label), 1200);
+  }
+}
+
+document.addEventListener("click", (ev) => {
+  const copy = ev.target.closest(".copy-json");
+  if (copy) copyText(copy.dataset.json, copy);
+  if (ev.target.id === "copy-link") copyText(location.href, ev.target);
+});
+
+// ------------------------------------------------------------------ topics: live counts
+const countsStatus = $("#counts-status");
+if (countsStatus) {
+  const url = countsStatus.dataset.countsUrl;
+  const refresh = async () => {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      for (const [name, counts] of Object.entries(body.topics)) {
+        const cell = document.querySelector(`tr[data-topic="${CSS.escape(name)}"] [data-messages]`);
+        if (cell && cell.textContent !== String(counts.messages)) cell.textContent = counts.messages;
+      }
+      countsStatus.textContent = `counts as of ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      countsStatus.textContent = `counts not refreshed: ${err.message}`;
+    }
+  };
+  setInterval(refresh, 3000);
+}
+
+// ------------------------------------------------------------------ messages: streamed search
+const search = $("#search");
+if (search) {
+  const status = $("#search-status");
+  const progress = $("#search-progress");
+  const list = $("#messages");
+  const cancelBtn = $("#search-cancel");
+  const resume = $("#search-resume");
+  const controller = new AbortController();
+  let matches = 0;
+  const setStatus = (state, text) => {
+    status.dataset.state = state;
+    status.textContent = text;
+  };
+  cancelBtn.addEventListener("click", () => controller.abort());
+  const handle = (line) => {
+    const msg = JSON.parse(line);
+    if (msg.kind === "match") {
+      matches += 1;
+      list.insertAdjacentHTML("beforeend", msg.html);
+    } else if (msg.kind === "progress") {
+      progress.value = msg.scanned;
+      setStatus("running", `Scanned ${msg.scanned.toLocaleString()} messages in ${msg.elapsed} s, ${matches} matches…`);
+    } else if (msg.kind === "done") {
+      progress.value = msg.scanned;
+      const why = {
+        end: "reached the end",
+        messages: "stopped at the message limit",
+        seconds: "stopped at the time limit",
+        matches: "stopped at the match limit",
+        cancelled: "cancelled",
+      }[msg.reason] || msg.reason;
+      setStatus("done", `Done: ${matches} matches in ${msg.scanned.toLocaleString()} messages scanned (${msg.elapsed} s), ${why}.`);
+      if (msg.resume) {
+        const params = new URLSearchParams(location.search);
+        params.set("cursor", msg.resume);
+        params.set("dir", "next");
+        resume.href = `?${params}`;
+        resume.hidden = false;
+      }
+      cancelBtn.disabled = true;
+    } else if (msg.kind === "error") {
+      setStatus("error", msg.message);
+    }
+  };
+  (async () => {
+    try {
+      const response = await fetch(search.dataset.url, { signal: controller.signal });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        setStatus("error", body.error || `The search failed (${response.status}).`);
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n")) >= 0) {
+          handle(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 1);
+        }
+      }
+    } catch (err) {
+      if (err.name === "AbortError") setStatus("cancelled", `Cancelled: ${matches} matches so far.`);
+      else setStatus("error", `The search stopped: ${err.message}`);
+      cancelBtn.disabled = true;
+    }
+  })();
+}
+
+// ------------------------------------------------------------------ groups: lag trends
+for (const cell of document.querySelectorAll("td.trend[data-trend]")) {
+  const values = cell.dataset.trend.split(",").filter(Boolean).map(Number);
+  if (values.length > 1) cell.append(sparkline(values, { label: "lag trend" }));
+}
