@@ -116,8 +116,33 @@ def _groups_by_topic(groups: list[browse.GroupInfo]) -> dict[str, list[str]]:
     return {t: sorted(ids) for t, ids in by_topic.items()}
 
 
-def topics_overview(*, include_internal: bool) -> list[dict]:
-    found = [t for t in browse.topics() if include_internal or not t.internal]
+def human_ms(raw: str | None) -> str:
+    """retention.ms as people say it: 604800000 → 7 d; -1 → forever."""
+    if raw is None:
+        return ""
+    value = int(raw)
+    if value < 0:
+        return "forever"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if value >= size and value % size == 0:
+            return f"{value // size} {unit}"
+    return f"{value} ms"
+
+
+def human_bytes(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    value = int(raw)
+    if value < 0:
+        return "no limit"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            return f"{value / size:g} {unit}"
+    return f"{value} B"
+
+
+def topics_overview(*, include_internal: bool, name: str = "") -> list[dict]:
+    found = [t for t in browse.topics() if (include_internal or not t.internal) and name.lower() in t.name.lower()]
     configs = browse.topic_configs([t.name for t in found])
     readers = _groups_by_topic(browse.groups())
     types = types_by_topic()
@@ -131,6 +156,9 @@ def topics_overview(*, include_internal: bool) -> list[dict]:
             "replication": len(t.partitions[0].replicas) if t.partitions else 0,
             "under_replicated": sum(1 for p in t.partitions if len(p.isr) < len(p.replicas)),
             "configs": configs.get(t.name, {}),
+            "retention": human_ms(configs.get(t.name, {}).get("retention.ms")),
+            "retention_bytes": human_bytes(configs.get(t.name, {}).get("retention.bytes")),
+            "policy": configs.get(t.name, {}).get("cleanup.policy", ""),
             "groups": readers.get(t.name, []),
             "types": [] if t.internal else types.get(logical_topic(t.name), []),
         }

@@ -46,11 +46,13 @@ def _no_topic(request, name: str) -> HttpResponse:
 @require_GET
 def topics(request):
     internal = request.GET.get("internal") == "1"
+    name = request.GET.get("name", "").strip()
     try:
-        rows = selectors.topics_overview(include_internal=internal)
+        rows = selectors.topics_overview(include_internal=internal, name=name)
     except browse.BrokerError as exc:
         return _broker_down(request, exc)
-    return render(request, "dashboard/viewer/topics.html", {"topics": rows, "internal": internal, "nav": "topics"})
+    context = {"topics": rows, "internal": internal, "name": name, "nav": "topics"}
+    return render(request, "dashboard/viewer/topics.html", context)
 
 
 @staff

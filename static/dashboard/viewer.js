@@ -28,6 +28,7 @@ document.addEventListener("click", (ev) => {
 });
 
 // ------------------------------------------------------------------ topics: live counts
+$("#show-internal")?.addEventListener("change", (ev) => ev.target.form.submit());
 const countsStatus = $("#counts-status");
 if (countsStatus) {
   const url = countsStatus.dataset.countsUrl;

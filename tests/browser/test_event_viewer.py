@@ -1,0 +1,139 @@
+"""The event viewer in Chromium against the real broker: topics with live counts, messages by seek and by a
+streamed search, consumer groups with a previewed offset reset. Takes the README's pictures (docs/img/)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from eventbus import browse, kafka_io, schemas
+from eventbus.tests import kafka_helpers
+from tests.browser.helpers import log_in, start
+from tests.support import ROOT
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, databases=["default", "shop", "inventory", "shipping", "dashboard"]),
+]
+SHOTS = ROOT / "docs" / "img"
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@pytest.fixture(autouse=True)
+def _close_browse_clients():
+    yield
+    browse.close()
+
+
+def commit_group(group: str, topic: str, records: int) -> None:
+    consumer = kafka_io.make_consumer(group, "browser-test")
+    consumer.subscribe([topic])
+    got = 0
+    while got < records:
+        got += sum(len(b) for b in consumer.poll(timeout_ms=500, max_records=records - got).values())
+    consumer.commit()
+    consumer.close()
+
+
+def test_topics_page_counts_messages_and_follows_new_ones(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(3):
+        kafka_helpers.send_placed("MUG-001")
+    orders = schemas.topic_name("shop.orders")
+    commit_group(f"{orders}.audit", orders, 3)  # a group reading it (and Kafka's internal offsets topic)
+    page = browser.page(base, 1280, 800)
+    log_in(page, then="/dashboard/topics/")
+    expect(page.locator(f'tr[data-topic="{orders}"]')).to_contain_text(f"{orders}.audit")
+    page.fill("input[name=name]", stack.env["KAFKA_TOPIC_PREFIX"])  # only this test's topics (a shared broker)
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tr[data-topic]")).to_have_count(2 * len(schemas.all_topics()))
+    row = page.locator(f'tr[data-topic="{orders}"]')
+    expect(row.locator("[data-messages]")).to_have_text("3")
+    expect(page.locator(f'tr[data-topic="{orders}.dlt"]')).to_be_visible()
+    expect(page.locator('tr[data-topic="__consumer_offsets"]')).to_have_count(0)
+    row.locator("summary").click()
+    expect(row.locator("table.parts tr[data-partition]")).to_have_count(len(browse.topic(orders).partitions))
+    shoot(page, "viewer-topics")
+    for _ in range(2):
+        kafka_helpers.send_placed("MUG-001")
+    expect(row.locator("[data-messages]")).to_have_text("5")  # the page polls the counts, no reload
+    page.goto("/dashboard/topics/")
+    page.click("#show-internal")
+    expect(page.locator('tr[data-topic="__consumer_offsets"]')).to_have_count(1)
+
+
+def test_messages_seek_and_search(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(6):
+        kafka_helpers.send_placed("MUG-001")
+    lamps = [kafka_helpers.send_placed("RARE-LAMP") for _ in range(2)]
+    orders = schemas.topic_name("shop.orders")
+    busiest = max(browse.topic(orders).partitions, key=lambda p: p.messages)
+    page = browser.page(base, 1280, 800)
+    log_in(page, then="/dashboard/topics/")
+    page.click(f'tr[data-topic="{orders}"] a[href="/dashboard/topics/{orders}/"]')
+    expect(page.locator("#messages [data-offset]")).to_have_count(8)
+
+    # seek: one partition from offset 1 (the form writes the URL, so the view is shareable)
+    form = page.locator("#browse")
+    form.locator(f'input[name=partition][value="{busiest.partition}"]').check()
+    form.locator("select[name=seek]").select_option("offset")
+    form.locator("input[name=offset]").fill("1")
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(rf"partition={busiest.partition}.*offset=1"))
+    first = page.locator("#messages [data-offset]").first
+    expect(first).to_have_attribute("data-partition", str(busiest.partition))
+    expect(first).to_have_attribute("data-offset", "1")
+    expect(page.locator("#messages [data-offset]")).to_have_count(busiest.messages - 1)
+
+    # search on the broker, streamed in, with its progress and end
+    page.goto(f"/dashboard/topics/{orders}/?q=rare-lamp")
+    expect(page.locator("#search-status")).to_have_attribute("data-state", "done")
+    matches = page.locator("#messages [data-offset]")
+    expect(matches).to_have_count(2)
+    expect(page.locator("#search-status")).to_contain_text("2 matches in 8 messages scanned")
+    shoot(page, "viewer-search")
+    matches.first.locator("summary").click()
+    expect(matches.first).to_contain_text("ce_type")
+    expect(matches.first.locator('[data-validity="valid"]')).to_be_visible()
+    href = matches.first.locator("a.journey").get_attribute("href")
+    assert href.split("order=")[1] in lamps
+
+    # a malformed filter is refused with a message that says how to write it
+    page.goto(f"/dashboard/topics/{orders}/?field=nonsense")
+    expect(page.locator("#viewer-error")).to_contain_text("path=value")
+
+
+def test_groups_page_and_an_offset_reset(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(5):
+        kafka_helpers.send_placed("MUG-001")
+    orders = schemas.topic_name("shop.orders")
+    group = f"{orders}.audit"
+    commit_group(group, orders, 5)
+    for _ in range(2):
+        kafka_helpers.send_placed("MUG-001")
+    page = browser.page(base, 1280, 800)
+    log_in(page, then="/dashboard/groups/")
+    row = page.locator(f'tr[data-group="{group}"]')
+    expect(row.locator("[data-lag]")).to_have_text("2")
+    expect(row).to_contain_text("Empty")
+    shoot(page, "viewer-groups")
+
+    row.get_by_role("link", name="Reset offsets…").click()
+    page.locator('input[name=strategy][value="earliest"]').check()
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#reset-preview tbody tr")
+    expect(preview).to_have_count(len(browse.topic(orders).partitions))
+    assert sum(browse.group(group).committed.values()) == 5  # the preview changed nothing
+    page.get_by_role("button", name="Confirm the reset").click()
+    expect(page.locator("#reset-done")).to_be_visible()
+    assert sum(browse.group(group).committed.values()) == 0
+    page.goto("/dashboard/groups/")
+    expect(page.locator(f'tr[data-group="{group}"] [data-lag]')).to_have_text("7")
+    expect(page.locator('#operator-log tr[data-action="reset-offsets"]')).to_contain_text(group)
