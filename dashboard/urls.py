@@ -21,4 +21,6 @@ urlpatterns = [
     path("groups/", viewer.groups, name="groups"),
     path("groups/<str:group_id>/reset", viewer.reset, name="reset"),
     path("schemas/", viewer.schema_catalogue, name="schemas"),
+    path("map/", viewer.service_map, name="map"),
+    path("api/map", viewer.service_map_data, name="map_data"),
 ]

@@ -116,3 +116,21 @@ def test_non_staff_cannot_reset(topics):
     client.force_login(User.objects.create_user("customer", password="pw"))
     response = client.post("/dashboard/groups/any/reset", {"strategy": "earliest", "action": "confirm"})
     assert response.status_code == 302
+
+
+def test_service_map_draws_services_and_topics_with_lag_and_dead_letters(staff_client, topics):
+    from eventbus.service import service
+    from eventbus.tests import kafka_helpers
+
+    placed(3)
+    orders = topics("shop.orders")
+    commit_group(service("inventory").group, orders, 1)  # inventory's group read 1 of 3
+    kafka_helpers.send_raw("shop.orders.dlt", b"{}", [], b"k")
+    html = staff_client.get("/dashboard/map/").content.decode()
+    for app in ("shop", "inventory", "shipping", "dashboard"):
+        assert f'data-service="{app}"' in html
+    edge = html.split(f'data-edge="{orders}:inventory"', 1)[1].split("</a>", 1)[0]
+    assert "data-edge-lag>2<" in edge and "☠ 1 dead" in edge
+    data = staff_client.get("/dashboard/api/map").json()
+    inventory = next(e for e in data["edges"] if e["topic"] == orders and e["to"] == "inventory")
+    assert inventory == {**inventory, "from": "shop", "end": 3, "lag": 2, "dead_letters": 1}

@@ -434,5 +434,54 @@ def groups_overview(only: str | None = None) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- the service map
+
+
+def service_map() -> dict:
+    """Services as nodes, and one edge per (topic, consuming service) from the topic's publisher, each with
+    the topic's end offsets (the page derives a rate from two readings), the consumer group's lag on it, and
+    the messages waiting on the topic's dead-letter topic."""
+    names = list(settings.CONVEYOR_SERVICES)
+    consumers = consumers_by_type()
+    pairs = set()
+    for event_type, spec in schemas.catalogue().items():
+        for consumer in consumers.get(event_type, []):
+            if consumer != publisher(event_type):
+                pairs.add((spec.topic, publisher(event_type), consumer))
+    physical = sorted({schemas.topic_name(t) for t, _, _ in pairs})
+    known = {t.name: t for t in browse.topics()}
+    present = [t for t in physical if t in known]
+    dead = {t: known[t + ".dlt"].messages for t in present if t + ".dlt" in known}
+    groups = {g.group_id: g for g in browse.groups([service(n).group for n in names])}
+    edges = []
+    for topic, source, target in sorted(pairs):
+        name = schemas.topic_name(topic)
+        info = known.get(name)
+        group = groups.get(service(target).group)
+        lag = None
+        if info is not None and group is not None and group.committed:
+            lag = sum(max(0, p.end - group.committed.get((name, p.partition), p.start)) for p in info.partitions)
+        edges.append(
+            {
+                "topic": name,
+                "from": source,
+                "to": target,
+                "end": sum(p.end for p in info.partitions) if info else 0,
+                "lag": lag,
+                "dead_letters": dead.get(name, 0),
+                "group": service(target).group,
+            }
+        )
+    nodes = [
+        {
+            "name": n,
+            "group": service(n).group,
+            "members": len(groups[service(n).group].members) if service(n).group in groups else 0,
+        }
+        for n in names
+    ]
+    return {"nodes": nodes, "edges": edges, "at": clock.time()}
+
+
 def operator_log(limit: int = 50) -> list[OperatorLog]:
     return list(OperatorLog.objects.using(DB).order_by("-at")[:limit])

@@ -329,6 +329,67 @@ def reset(request, group_id: str):
     return render(request, "dashboard/viewer/reset.html", context)
 
 
+# --------------------------------------------------------------------------- the service map
+
+MAP_POSITIONS = {"shop": (130, 240), "inventory": (460, 50), "shipping": (790, 240), "dashboard": (460, 430)}
+LABEL_AT = 0.64  # labels sit past the middle of their arrow, so two arrows crossing keep theirs apart
+LABEL_STEP = -0.16  # and arrows going the same way between the same services stagger theirs
+FAN = 30  # pixels between the curves joining the same two services
+
+
+def _layout(nodes: list[dict], edges: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Fixed places for the known services (others on a row below); each edge a curve between its nodes.
+    The edges between one pair of services (either way) fan out side by side, so none hides another."""
+    spare = iter(range(100, 900, 160))
+    at = {n["name"]: MAP_POSITIONS.get(n["name"]) or (next(spare, 820), 520) for n in nodes}
+    placed_nodes = [{**n, "x": at[n["name"]][0], "y": at[n["name"]][1]} for n in nodes]
+    pairs: dict[tuple[str, str], list[dict]] = {}
+    for e in edges:
+        pairs.setdefault(tuple(sorted((e["from"], e["to"]))), []).append(e)
+    placed_edges = []
+    for (a, b), group in sorted(pairs.items()):
+        (ax, ay), (bx, by) = at.get(a, (0, 0)), at.get(b, (0, 0))
+        length = max(1.0, ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5)
+        nx, ny = -(by - ay) / length, (bx - ax) / length  # the pair's normal, the same for both directions
+        for i, e in enumerate(group):
+            bend = FAN * (i - (len(group) - 1) / 2) * 2
+            (x1, y1), (x2, y2) = at.get(e["from"], (0, 0)), at.get(e["to"], (0, 0))
+            cx, cy = (x1 + x2) / 2 + nx * bend, (y1 + y2) / 2 + ny * bend
+            same_way = [o for o in group if o["from"] == e["from"]]
+            t = LABEL_AT + LABEL_STEP * same_way.index(e)  # the label's point on the quadratic curve
+            lx = (1 - t) ** 2 * x1 + 2 * (1 - t) * t * cx + t**2 * x2
+            ly = (1 - t) ** 2 * y1 + 2 * (1 - t) * t * cy + t**2 * y2
+            placed_edges.append(
+                {
+                    **e,
+                    "label": selectors.logical_topic(e["topic"]),
+                    **{"x1": x1, "y1": y1, "x2": x2, "y2": y2, "cx": round(cx), "cy": round(cy)},
+                    **{"lx": round(lx), "ly": round(ly)},
+                }
+            )
+    return placed_nodes, placed_edges
+
+
+@staff
+@require_GET
+def service_map(request):
+    try:
+        data = selectors.service_map()
+    except browse.BrokerError as exc:
+        return _broker_down(request, exc)
+    nodes, edges = _layout(data["nodes"], data["edges"])
+    return render(request, "dashboard/viewer/map.html", {"nav": "map", "nodes": nodes, "edges": edges})
+
+
+@staff
+@require_GET
+def service_map_data(request):
+    try:
+        return JsonResponse(selectors.service_map())
+    except browse.BrokerError as exc:
+        return JsonResponse({"error": f"Kafka did not answer ({type(exc).__name__}); retrying"}, status=503)
+
+
 # --------------------------------------------------------------------------- schemas
 
 

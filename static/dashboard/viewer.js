@@ -128,3 +128,36 @@ for (const cell of document.querySelectorAll("td.trend[data-trend]")) {
   const values = cell.dataset.trend.split(",").filter(Boolean).map(Number);
   if (values.length > 1) cell.append(sparkline(values, { label: "lag trend" }));
 }
+
+// ------------------------------------------------------------------ service map: rates and lag
+const mapStatus = $("#map-status");
+if (mapStatus) {
+  let previous = null;
+  const refresh = async () => {
+    try {
+      const response = await fetch(mapStatus.dataset.url, { headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      for (const edge of body.edges) {
+        const el = document.querySelector(`[data-edge="${CSS.escape(`${edge.topic}:${edge.to}`)}"]`);
+        if (!el) continue;
+        const before = previous?.edges.find((e) => e.topic === edge.topic && e.to === edge.to);
+        if (before) {
+          const rate = (edge.end - before.end) / Math.max(0.001, body.at - previous.at);
+          el.querySelector("[data-rate]").textContent = `${rate.toFixed(1)} ev/s`;
+        }
+        el.querySelector("[data-edge-lag]").textContent = edge.lag ?? "–";
+      }
+      for (const node of body.nodes) {
+        const el = document.querySelector(`[data-service="${CSS.escape(node.name)}"] [data-members]`);
+        if (el) el.textContent = `${node.members} consumer${node.members === 1 ? "" : "s"}`;
+      }
+      previous = body;
+      mapStatus.textContent = `as of ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      mapStatus.textContent = `not refreshed: ${err.message}`;
+    }
+  };
+  refresh();
+  setInterval(refresh, 2000);
+}

@@ -137,3 +137,24 @@ def test_groups_page_and_an_offset_reset(stack, staff_user, browser):
     page.goto("/dashboard/groups/")
     expect(page.locator(f'tr[data-group="{group}"] [data-lag]')).to_have_text("7")
     expect(page.locator('#operator-log tr[data-action="reset-offsets"]')).to_contain_text(group)
+
+
+def test_service_map_shows_services_and_live_rates(stack, staff_user, browser):
+    base = start(stack, consumers=("inventory", "shipping", "shop", "dashboard"), celery=True, step_seconds="0")
+    from tests.browser.helpers import demo_catalog
+
+    demo_catalog()
+    page = browser.page(base, 1280, 720)
+    log_in(page, then="/dashboard/map/")
+    for app in ("shop", "inventory", "shipping", "dashboard"):
+        expect(page.locator(f'[data-service="{app}"]')).to_be_visible()
+    orders = schemas.topic_name("shop.orders")
+    edge = page.locator(f'[data-edge="{orders}:inventory"]')
+    expect(page.locator('[data-service="inventory"] [data-members]')).to_have_text("1 consumer")
+    for _ in range(5):
+        kafka_helpers.send_placed("MUG-001")
+    expect(edge.locator("[data-rate]")).not_to_have_text(re.compile(r"^(– |0\.0 )ev/s$"))  # events seen moving
+    expect(edge.locator("[data-edge-lag]")).to_have_text("0", timeout=60_000)  # inventory caught up
+    shoot(page, "viewer-map")
+    edge.locator(".edge-topic").click()
+    expect(page).to_have_url(re.compile(rf"/dashboard/topics/{re.escape(orders)}/$"))
