@@ -185,3 +185,25 @@ def test_the_viewer_is_for_staff_only(topics, is_staff):
     ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+
+
+def test_closing_a_search_response_stops_its_scan(staff_client, topics):
+    """What the page's Cancel does: the browser aborts the stream; the scan on the server ends with it and
+    gives back its slot (one of MAX_SCANS), so cancelled searches never pile up."""
+    placed(60)
+    orders = topics("shop.orders")
+    response = staff_client.get(f"/dashboard/topics/{orders}/search", {"q": "test@example.com", "max_matches": "1000"})
+
+    async def first_matches_then_close():
+        chunks = response.streaming_content
+        start = await chunks.__anext__()
+        matches = await chunks.__anext__()  # the first chunk of matches: the scan is running
+        await chunks.aclose()
+        return start, matches
+
+    start, matches = async_to_sync(first_matches_then_close)()
+    assert b'"kind":"start"' in start and b'"kind":"match"' in matches
+    deadline = time.monotonic() + 10
+    while browse._scan_slots._value < browse.MAX_SCANS and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a condition, with a deadline
+    assert browse._scan_slots._value == browse.MAX_SCANS, "the scan still holds its slot after the stream closed"
