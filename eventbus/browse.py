@@ -31,6 +31,8 @@ from . import kafka_io
 
 FETCH_MAX_BYTES = 2 * 1024 * 1024
 PARTITION_FETCH_BYTES = 1024 * 1024
+PAGE_FETCH_BYTES = 1024 * 1024
+PAGE_PARTITION_FETCH_BYTES = 256 * 1024
 SCAN_BATCH = 500
 MAX_SCANS = 4
 READ_TIMEOUT_S = 10.0
@@ -149,11 +151,12 @@ def close() -> None:
         if _admin is not None:
             _admin.close()
             _admin = None
-    while True:
-        try:
-            _consumers.get_nowait().close()
-        except queue.Empty:
-            return
+    for pool in _consumers.values():
+        while True:
+            try:
+                pool.get_nowait().close()
+            except queue.Empty:
+                break
 
 
 # --------------------------------------------------------------------------- offsets and topics
@@ -292,28 +295,36 @@ def set_group_offsets(group_id: str, new_offsets: dict[tuple[str, int], int]) ->
 
 # --------------------------------------------------------------------------- reading records
 
-_consumers: queue.LifoQueue = queue.LifoQueue()
+# Two pools: a page reads a few records per partition, so its consumer fetches little (a fetch of 1 MiB
+# per partition decodes thousands of records to keep 50); a scan reads everything, so its fetches are big.
+FETCH_SIZES = {"page": (PAGE_FETCH_BYTES, PAGE_PARTITION_FETCH_BYTES), "scan": (FETCH_MAX_BYTES, PARTITION_FETCH_BYTES)}
+_consumers: dict[str, queue.LifoQueue] = {kind: queue.LifoQueue() for kind in FETCH_SIZES}
 
 
-def _take_consumer():
+def _take_consumer(kind: str):
     try:
-        return _consumers.get_nowait()
+        return _consumers[kind].get_nowait()
     except queue.Empty:
+        fetch_max, partition_max = FETCH_SIZES[kind]
         return kafka_io.make_consumer(
             None,
-            "viewer",
+            f"viewer-{kind}",
             enable_auto_commit=False,
             max_poll_records=SCAN_BATCH,
-            fetch_max_bytes=FETCH_MAX_BYTES,
-            max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
+            fetch_max_bytes=fetch_max,
+            max_partition_fetch_bytes=partition_max,
             fetch_max_wait_ms=100,
+            # kafka-python sleeps this long in a poll that has nothing to fetch, e.g. while the partitions a
+            # read has finished are paused with data still buffered: 100 ms (the default) × a few polls
+            # made a page of a large topic take 0.6 s instead of 0.05 s.
+            retry_backoff_ms=5,
         )
 
 
-def _give_back(consumer) -> None:
+def _give_back(kind: str, consumer) -> None:
     consumer.assign([])
-    if _consumers.qsize() < POOLED_CONSUMERS:
-        _consumers.put(consumer)
+    if _consumers[kind].qsize() < POOLED_CONSUMERS:
+        _consumers[kind].put(consumer)
     else:
         consumer.close()
 
@@ -331,7 +342,9 @@ def read(topic: str, windows: dict[int, tuple[int, int]], timeout: float = READ_
     if not windows:
         return []
     records: list[Record] = []
-    for item in _scan(topic, windows, None, max_messages=None, max_seconds=timeout, cancelled=lambda: False):
+    for item in _scan(
+        topic, windows, None, max_messages=None, max_seconds=timeout, cancelled=lambda: False, kind="page"
+    ):
         if isinstance(item, ScanProgress):
             if item.done and item.reason == "seconds":
                 raise KafkaError(f"reading {topic} took longer than {timeout:.0f}s")
@@ -367,10 +380,10 @@ def scan(
 
 
 def _scan(
-    topic, windows, match, *, max_messages, max_seconds, cancelled, max_matches=None, progress_every=0.25
+    topic, windows, match, *, max_messages, max_seconds, cancelled, max_matches=None, progress_every=0.25, kind="scan"
 ) -> Iterator[Record | ScanProgress]:
     started = time.monotonic()
-    consumer = _take_consumer()
+    consumer = _take_consumer(kind)
     scanned = matched = 0
     positions = {p: start for p, (start, _stop) in windows.items()}
     pending = {TopicPartition(topic, p): stop for p, (start, stop) in windows.items() if stop > start}
@@ -417,10 +430,12 @@ def _scan(
                 reason = "matches"
                 break
             for tp in list(pending):
-                # a record past the window, a gap (compaction, transaction markers), or the end reached
+                # a record past the window, a gap (compaction, transaction markers), or the end reached. The
+                # partition is not paused: kafka-python keeps a paused partition paused through the next
+                # assign() of the pooled consumer, whose next read then waits forever; its further records
+                # are dropped above, and the fetch sizes bound what they cost.
                 if consumer.position(tp) >= pending[tp] or positions[tp.partition] >= pending[tp]:
                     positions[tp.partition] = max(positions[tp.partition], min(consumer.position(tp), pending[tp]))
-                    consumer.pause(tp)
                     del pending[tp]
             now = time.monotonic()
             if now - last_progress >= progress_every:
@@ -429,7 +444,7 @@ def _scan(
         healthy = True
     finally:
         if healthy:
-            _give_back(consumer)
+            _give_back(kind, consumer)
         else:
             consumer.close()
     yield ScanProgress(scanned, time.monotonic() - started, done=True, reason=reason, positions=dict(positions))

@@ -207,3 +207,12 @@ def test_closing_a_search_response_stops_its_scan(staff_client, topics):
     while browse._scan_slots._value < browse.MAX_SCANS and time.monotonic() < deadline:
         time.sleep(0.05)  # polling a condition, with a deadline
     assert browse._scan_slots._value == browse.MAX_SCANS, "the scan still holds its slot after the stream closed"
+
+
+def test_pages_read_the_same_window_again_on_a_pooled_consumer(topics):
+    placed(6)
+    orders = topics("shop.orders")
+    windows = {p.partition: (p.start, p.end) for p in browse.topic(orders).partitions}
+    first = browse.read(orders, windows, timeout=10)
+    assert len(first) == 6
+    assert browse.read(orders, windows, timeout=10) == first  # the consumer back from the pool reads it again
