@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
@@ -12,12 +13,14 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from eventbus import browse
 
-from . import params, selectors, services
+from ..models import STAGES
+from . import params, selectors, services, time_travel
 
 RESET_PERMISSION = "dashboard.reset_offsets"
 STREAM_CHUNK = 20  # matches handed from the scanning thread to the response at a time
@@ -388,6 +391,56 @@ def service_map_data(request):
         return JsonResponse(selectors.service_map())
     except browse.BrokerError as exc:
         return JsonResponse({"error": f"Kafka did not answer ({type(exc).__name__}); retrying"}, status=503)
+
+
+# --------------------------------------------------------------------------- time travel
+
+REPLAY_DEFAULT = timedelta(minutes=15)
+
+
+def _window(data) -> tuple[datetime, datetime]:
+    """`since` and `until` (RFC 3339) from the query; by default the last 15 minutes."""
+    found = {}
+    for name in ("since", "until"):
+        raw = (data.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            value = parse_datetime(raw)
+        except ValueError:
+            value = None
+        if value is None or value.tzinfo is None:
+            raise time_travel.BadWindow(
+                f"{name}: {raw!r} is not an RFC 3339 time with a zone, e.g. 2025-01-31T09:30:00Z"
+            )
+        found[name] = value
+    until = found.get("until") or timezone.now()
+    since = found.get("since") or until - REPLAY_DEFAULT
+    time_travel.check(since, until)
+    return since, until
+
+
+@staff
+@require_GET
+def board_replay(request):
+    context = {"nav": "board", "stages": STAGES}
+    try:
+        since, until = _window(request.GET)
+        context.update(since=since.isoformat(), until=until.isoformat())
+    except time_travel.BadWindow as exc:
+        context["error"] = str(exc)
+        return render(request, "dashboard/viewer/replay.html", context, status=400)
+    return render(request, "dashboard/viewer/replay.html", context)
+
+
+@staff
+@require_GET
+def board_history(request):
+    try:
+        since, until = _window(request.GET)
+        return JsonResponse(time_travel.history(since, until))
+    except time_travel.BadWindow as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
 
 
 # --------------------------------------------------------------------------- schemas

@@ -158,3 +158,42 @@ def test_service_map_shows_services_and_live_rates(stack, staff_user, browser):
     shoot(page, "viewer-map")
     edge.locator(".edge-topic").click()
     expect(page).to_have_url(re.compile(rf"/dashboard/topics/{re.escape(orders)}/$"))
+
+
+def test_time_travel_replays_the_board(stack, staff_user, browser):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dashboard.models import EventLog
+    from dashboard.tests.factories import new_order_id, record
+    from eventbus.dispatch import Dispatcher
+    from eventbus.service import service
+
+    base = start(stack, consumers=(), celery=False)
+    now = timezone.now().replace(microsecond=0)
+    orders = [new_order_id() for _ in range(3)]
+    steps = ["placed", "reserved", "packed", "dispatched", "delivered"]
+    Dispatcher(service("dashboard")).handle(
+        [record(stage, order, seconds=i) for order in orders for i, stage in enumerate(steps)]
+    )
+    for n, order in enumerate(orders):  # each order moves one stage a minute, a minute after the one before
+        for i, stage in enumerate(steps):
+            at = now - timedelta(minutes=10) + timedelta(minutes=n + i)
+            EventLog.objects.using("dashboard").filter(order_id=order, event_type__contains=f".{stage}.").update(
+                received_at=at
+            )
+    since, until = (now - timedelta(minutes=10)).isoformat(), now.isoformat()
+    page = browser.page(base, 1280, 720)
+    log_in(page, then="/dashboard/")
+    page.click("text=Time travel")
+    page.goto(f"/dashboard/board/replay/?since={since.replace('+', '%2B')}&until={until.replace('+', '%2B')}")
+    expect(page.locator("#replay-status")).to_have_attribute("data-state", "ready")
+    expect(page.locator('[data-stage="delivered"] [data-order-id]')).to_have_count(3)  # the window's end
+    page.locator("#scrubber").fill("350")  # 3.5 minutes in: one order dispatched, one packed, one reserved
+    expect(page.locator(f'[data-stage="dispatched"] [data-order-id="{orders[0]}"]')).to_have_count(1)
+    expect(page.locator(f'[data-stage="packed"] [data-order-id="{orders[1]}"]')).to_have_count(1)
+    expect(page.locator(f'[data-stage="reserved"] [data-order-id="{orders[2]}"]')).to_have_count(1)
+    shoot(page, "viewer-time-travel")
+    page.get_by_role("button", name="×60").click()  # ten minutes at ×60 play in ten seconds
+    expect(page.locator('[data-stage="delivered"] [data-order-id]')).to_have_count(3, timeout=30_000)
