@@ -51,3 +51,30 @@ def test_bad_windows_are_refused(staff_client, query, says):
     response = staff_client.get("/dashboard/api/board-history", query)
     assert response.status_code == 400 and says in response.json()["error"]
     assert staff_client.get("/dashboard/board/replay/", query).status_code == 400
+
+
+def test_a_time_typed_into_a_url_with_a_plus_is_understood():
+    from dashboard.viewer.params import parse_time
+
+    assert parse_time("2025-01-31T09:30:00 00:00").isoformat() == "2025-01-31T09:30:00+00:00"
+    assert parse_time("2025-01-31T09:30:00Z").isoformat() == "2025-01-31T09:30:00+00:00"
+    assert parse_time("2025-01-31T09:30:00") is None  # no zone: ambiguous, refused
+    assert parse_time("yesterday") is None
+
+
+def test_a_dead_letter_replay_lands_in_the_operator_log():
+    from django.contrib.auth.models import User
+
+    from dashboard import dead_letters
+    from dashboard.models import DeadLetter, OperatorLog
+
+    from .factories import dead_lettered
+
+    original = record("placed", new_order_id())
+    Dispatcher(service("dashboard")).handle([original])
+    Dispatcher(service("dashboard")).handle([dead_lettered(original)])
+    letter = DeadLetter.objects.using("dashboard").get()
+    dead_letters.replay([letter.pk], User(username="ops"))
+    entry = OperatorLog.objects.using("dashboard").get()
+    assert (entry.username, entry.action, entry.target) == ("ops", "replay-dead-letters", letter.original_topic)
+    assert entry.detail["dead_letters"] == [letter.pk]

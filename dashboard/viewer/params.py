@@ -40,6 +40,19 @@ class MessageQuery:
     max_matches: int
 
 
+def parse_time(raw: str) -> datetime | None:
+    """An RFC 3339 time with a zone, or None. A `+00:00` typed into a URL arrives as ` 00:00` (a `+` in a
+    query string means a space), so a space before the zone is read as the `+` it was."""
+    raw = raw.strip()
+    if "T" in raw and " " in raw:
+        raw = raw.replace(" ", "+")
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        return None
+    return value if value is not None and value.tzinfo is not None else None
+
+
 def _int(params, name: str, default: int, low: int, high: int, hint: str) -> int:
     raw = (params.get(name) or "").strip()
     if not raw:
@@ -82,11 +95,8 @@ def parse_query(params) -> MessageQuery:
         seek = seek or "offset"
     if params.get("time", "").strip():
         raw = params["time"].strip()
-        try:
-            time = parse_datetime(raw)
-        except ValueError:
-            time = None
-        if time is None or time.tzinfo is None:
+        time = parse_time(raw)
+        if time is None:
             raise BadQuery(f"time: {raw!r} is not an RFC 3339 time with a zone; write e.g. 2025-01-31T09:30:00Z")
         seek = seek or "time"
     filter_ = parse(params)

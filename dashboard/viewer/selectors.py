@@ -382,8 +382,8 @@ def _time_lags(wanted: set[tuple[str, int, int]]) -> dict[tuple[str, int, int], 
     return found
 
 
-def groups_overview(only: str | None = None) -> list[dict]:
-    found = browse.groups([only] if only else None)
+def groups_overview(only: str | None = None, name: str = "") -> list[dict]:
+    found = [g for g in browse.groups([only] if only else None) if name.lower() in g.group_id.lower()]
     partitions = sorted(
         {tp for g in found for tp in g.committed} | {tp for g in found for m in g.members for tp in m.assignments}
     )

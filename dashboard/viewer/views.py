@@ -14,7 +14,6 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from eventbus import browse
@@ -250,8 +249,9 @@ def delete_filter(request, name: str, pk: int):
 @staff
 @require_GET
 def groups(request):
+    name = request.GET.get("name", "").strip()
     try:
-        rows = selectors.groups_overview()
+        rows = selectors.groups_overview(name=name)
     except browse.BrokerError as exc:
         return _broker_down(request, exc)
     return render(
@@ -259,6 +259,7 @@ def groups(request):
         "dashboard/viewer/groups.html",
         {
             "nav": "groups",
+            "name": name,
             "groups": rows,
             "log": selectors.operator_log(),
             "can_reset": request.user.has_perm(RESET_PERMISSION),
@@ -271,11 +272,8 @@ def _reset_request(group_id: str, data) -> services.ResetRequest:
     moment = None
     if strategy == "time":
         raw = data.get("time", "").strip()
-        try:
-            moment = parse_datetime(raw)
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
+        moment = params.parse_time(raw)
+        if moment is None:
             raise services.ResetRefused(
                 f"time: {raw!r} is not an RFC 3339 time with a zone; write e.g. 2025-01-31T09:30:00Z"
             )
@@ -405,11 +403,8 @@ def _window(data) -> tuple[datetime, datetime]:
         raw = (data.get(name) or "").strip()
         if not raw:
             continue
-        try:
-            value = parse_datetime(raw)
-        except ValueError:
-            value = None
-        if value is None or value.tzinfo is None:
+        value = params.parse_time(raw)
+        if value is None:
             raise time_travel.BadWindow(
                 f"{name}: {raw!r} is not an RFC 3339 time with a zone, e.g. 2025-01-31T09:30:00Z"
             )
