@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from kafka import OffsetSpec, TopicPartition
+from kafka import KafkaAdminClient, OffsetSpec, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 from kafka.structs import OffsetAndMetadata
@@ -36,6 +36,7 @@ PAGE_PARTITION_FETCH_BYTES = 256 * 1024
 SCAN_BATCH = 500
 MAX_SCANS = 4
 READ_TIMEOUT_S = 10.0
+BOOTSTRAP_MS = 3_000
 POOLED_CONSUMERS = 4
 RETENTION_KEYS = ("cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "min.insync.replicas")
 
@@ -133,7 +134,13 @@ def _call(fn: Callable):
     with _admin_lock:
         try:
             if _admin is None:
-                _admin = kafka_io.make_admin()
+                # a page waits at most BOOTSTRAP_MS for a broker that is down, then says so
+                _admin = KafkaAdminClient(
+                    **kafka_io.client_options(),
+                    client_id=kafka_io.client_id("viewer"),
+                    request_timeout_ms=15_000,
+                    bootstrap_timeout_ms=BOOTSTRAP_MS,
+                )
             return fn(_admin)
         except KafkaError:
             if _admin is not None:
@@ -318,6 +325,7 @@ def _take_consumer(kind: str):
             # read has finished are paused with data still buffered: 100 ms (the default) × a few polls
             # made a page of a large topic take 0.6 s instead of 0.05 s.
             retry_backoff_ms=5,
+            bootstrap_timeout_ms=BOOTSTRAP_MS,
         )
 
 

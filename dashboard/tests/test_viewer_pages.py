@@ -216,3 +216,16 @@ def test_pages_read_the_same_window_again_on_a_pooled_consumer(topics):
     first = browse.read(orders, windows, timeout=10)
     assert len(first) == 6
     assert browse.read(orders, windows, timeout=10) == first  # the consumer back from the pool reads it again
+
+
+def test_an_unreachable_broker_gets_a_clear_503(staff_client, settings):
+    from tests.support import free_port
+
+    browse.close()
+    settings.KAFKA = {**settings.KAFKA, "bootstrap_servers": f"127.0.0.1:{free_port()}"}  # nothing listens
+    try:
+        response = staff_client.get("/dashboard/topics/")
+        assert response.status_code == 503 and "Check that the broker runs" in response.content.decode()
+        assert staff_client.get("/dashboard/api/topics/counts").status_code == 503
+    finally:
+        browse.close()
