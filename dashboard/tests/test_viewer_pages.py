@@ -229,3 +229,22 @@ def test_an_unreachable_broker_gets_a_clear_503(staff_client, settings):
         assert staff_client.get("/dashboard/api/topics/counts").status_code == 503
     finally:
         browse.close()
+
+
+def test_a_message_without_an_order_has_no_journey_link_and_an_invalid_one_says_why(staff_client, topics):
+    from eventbus.tests import kafka_helpers
+
+    kafka_helpers.send_event(
+        "conveyor.inventory.stock.changed.v1",
+        "inventory",
+        "MUG-001",
+        {"sku": "MUG-001", "on_hand": 3, "reserved": 0, "available": 3},
+    )
+    kafka_helpers.send_raw(
+        "inventory.stock", b'{"sku": 5}', [("ce_type", b"conveyor.inventory.stock.changed.v1")], b"X"
+    )
+    html = staff_client.get(f"/dashboard/topics/{topics('inventory.stock')}/").content.decode()
+    assert len(shown_html := MSG.findall(html)) == 2, shown_html
+    assert "/dashboard/?order=" not in html
+    assert 'data-validity="valid"' in html and 'data-validity="invalid"' in html
+    assert "conveyor.inventory.stock.changed.v1: data must contain" in html

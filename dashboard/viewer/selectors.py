@@ -3,6 +3,7 @@ services' subscriptions. Nothing here counts by scanning: counts are `end - star
 
 from __future__ import annotations
 
+import re
 import time as clock
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from .params import BadQuery, MessageQuery
 
 DB = "dashboard"
 TIME_LAG_READ_S = 3.0
+ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 # --------------------------------------------------------------------------- the catalogue
@@ -211,6 +213,8 @@ def describe(record: browse.Record) -> dict:
     except orjson.JSONDecodeError:
         payload, data = _text(record.value) or "", None
     order = by_name.get("ce_correlationid") or (data.get("order_id") if isinstance(data, dict) else None)
+    if order and not ORDER_ID.fullmatch(order):
+        order = None  # e.g. a stock change, correlated by SKU: no order journey to show
     validity, verdict = _validity(by_name, record.value)
     moment = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
     as_json = {
