@@ -108,8 +108,13 @@ def test_search_streams_matches_and_progress_within_limits(staff_client, topics)
     assert sum(1 for line in by_field if line["kind"] == "match") == 2
     by_header = stream(staff_client.get(f"/dashboard/topics/{orders}/search", {"header": f"ce_subject:{wanted[0]}"}))
     assert sum(1 for line in by_header if line["kind"] == "match") == 1
-    limited = stream(staff_client.get(f"/dashboard/topics/{orders}/search", {"q": "lamp", "max_messages": "3"}))
+    limited = stream(
+        staff_client.get(f"/dashboard/topics/{orders}/search", {"q": "lamp", "max_messages": "3", "seek": "oldest"})
+    )
     assert limited[-1]["reason"] == "messages" and limited[-1]["scanned"] == 3 and limited[-1]["resume"]
+    # from newest (the default) a search covers the newest max_messages messages, however many partitions
+    newest = stream(staff_client.get(f"/dashboard/topics/{orders}/search", {"q": "lamp", "max_messages": "2"}))
+    assert newest[0]["total"] == 2 and newest[-1]["scanned"] == 2 and newest[-1]["reason"] == "end"
     # the page itself renders the search (its script streams the matches in)
     page = staff_client.get(f"/dashboard/topics/{orders}/", {"q": "rare-lamp"})
     assert page.status_code == 200 and 'id="search"' in page.content.decode()
@@ -248,3 +253,15 @@ def test_a_message_without_an_order_has_no_journey_link_and_an_invalid_one_says_
     assert "/dashboard/?order=" not in html
     assert 'data-validity="valid"' in html and 'data-validity="invalid"' in html
     assert "conveyor.inventory.stock.changed.v1: data must contain" in html
+
+
+def test_a_newest_search_shares_its_budget_among_partitions():
+    from dashboard.viewer.selectors import newest_share
+
+    parts = {
+        0: browse.PartitionInfo(0, 1, (1,), (1,), 0, 2),
+        1: browse.PartitionInfo(1, 1, (1,), (1,), 10, 110),
+        2: browse.PartitionInfo(2, 1, (1,), (1,), 0, 50),
+    }
+    assert newest_share(parts, 30) == {0: 2, 2: 14, 1: 14}
+    assert newest_share(parts, 1000) == {0: 2, 2: 50, 1: 100}

@@ -100,7 +100,7 @@ def parse_query(params) -> MessageQuery:
             raise BadQuery(f"time: {raw!r} is not an RFC 3339 time with a zone; write e.g. 2025-01-31T09:30:00Z")
         seek = seek or "time"
     filter_ = parse(params)
-    seek = seek or ("oldest" if filter_.active else "newest")
+    seek = seek or "newest"
     if seek not in SEEKS:
         raise BadQuery(f"seek: {seek!r} is not one of {', '.join(SEEKS)}")
     if seek == "offset" and offset is None:

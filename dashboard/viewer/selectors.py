@@ -347,14 +347,29 @@ def messages_page(topic_name: str, query: MessageQuery) -> Page:
     )
 
 
+def newest_share(parts: dict[int, browse.PartitionInfo], budget: int) -> dict[int, int]:
+    """How many of its newest messages each partition gives to a search of `budget` messages: an equal share,
+    and what a small partition cannot use goes to the others."""
+    share: dict[int, int] = {}
+    left = budget
+    by_size = sorted(parts.items(), key=lambda item: item[1].messages)
+    for n, (p, info) in enumerate(by_size):
+        fair = -(-left // (len(by_size) - n))  # ceiling division
+        share[p] = min(info.messages, fair)
+        left -= share[p]
+    return share
+
+
 def search_windows(topic_name: str, query: MessageQuery) -> tuple[browse.TopicInfo, dict[int, tuple[int, int]]]:
-    """A search reads forward from its start to the end offsets as they are when it starts (a bounded range)."""
+    """A search reads forward to the end offsets as they are when it starts (a bounded range): from its start,
+    or, from newest, over the newest `max_messages` messages of the chosen partitions."""
     topic = browse.topic(topic_name)
     parts = chosen_partitions(topic, query)
     if query.cursor is not None:
         positions = {p: min(max(o, parts[p].start), parts[p].end) for p, o in query.cursor.items() if p in parts}
     elif query.seek == "newest":
-        positions = {p: info.start for p, info in parts.items()}
+        share = newest_share(parts, query.max_messages)
+        positions = {p: info.end - share[p] for p, info in parts.items()}
     else:
         positions = start_positions(topic, parts, query)
     return topic, {p: (o, parts[p].end) for p, o in positions.items()}
