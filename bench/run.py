@@ -290,6 +290,14 @@ class Bench:
         if "confluent_kafka" in out:
             self.result["raw_pipe_confluent_events_per_s"] = out["confluent_kafka"]["events_per_s"]
 
+    def section_viewer(self) -> None:
+        from bench import viewer_scan
+
+        count = 20_000 if self.args.quick else 100_000
+        out = viewer_scan.run(os.environ["KAFKA_BOOTSTRAP_SERVERS"], self.prefix, count, say)
+        self.result["sections"]["viewer_scan"] = out
+        self.result["viewer_scan_messages_per_s"] = out["viewer_scan_messages_per_s"]
+
     # ------------------------------------------------------------------ 2 bare loop
 
     def section_bare(self) -> None:
@@ -892,6 +900,7 @@ class Bench:
             needs = {"web": {"http", "saga", "ws"}, "saga start": {"saga", "ws"}}
             for name, section in (
                 ("raw", self.section_raw),
+                ("viewer", self.section_viewer),
                 ("bare", self.section_bare),
                 ("inventory", self.section_inventory),
                 ("web", self.start_web),
@@ -956,12 +965,18 @@ def _parse_ts(text: str) -> float:
     return datetime.fromisoformat(text.replace(" ", "T")).replace(tzinfo=UTC).timestamp()
 
 
+def _viewer(r: dict) -> str:
+    scan = r.get("sections", {}).get("viewer_scan") or {}
+    return f"{scan.get('viewer_scan_messages_per_s')} ({scan.get('viewer_scan_ratio_to_raw')})"
+
+
 def print_table(r: dict) -> None:
     lat = r.get("latency_ms") or {}
     http = r.get("sections", {}).get("http") or {}
     rows = [
         ("raw pipe (kafka-python) events/s", r.get("raw_pipe_events_per_s")),
         ("raw pipe (confluent-kafka) events/s", r.get("raw_pipe_confluent_events_per_s")),
+        ("viewer search msgs/s (ratio to raw consume)", _viewer(r)),
         ("produce→ack p50 / p99 ms", f"{r.get('produce_ack_p50_ms')} / {r.get('produce_ack_p99_ms')}"),
         ("bare loop events/s", r.get("bare_loop_events_per_s")),
         (
@@ -1056,7 +1071,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--rate", type=float, action="append", default=[], help="also measure placed→delivered at this orders/s"
     )
-    parser.add_argument("--only", default="", help="comma-separated sections: raw,bare,inventory,http,saga,ws")
+    parser.add_argument("--only", default="", help="comma-separated sections: raw,viewer,bare,inventory,http,saga,ws")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     import logging

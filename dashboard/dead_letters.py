@@ -9,7 +9,7 @@ from django.utils import timezone
 from eventbus.outbox import publish_raw
 
 from . import live, read_model
-from .models import DeadLetter
+from .models import DeadLetter, OperatorLog
 
 DB = "dashboard"
 
@@ -32,6 +32,16 @@ def replay(ids, user) -> list[DeadLetter]:
             letter.replays += 1
             letter.save(using=DB)
             done.append(letter)
+        if done:
+            OperatorLog.objects.using(DB).create(
+                username=done[0].status_by,
+                action="replay-dead-letters",
+                target=", ".join(sorted({d.original_topic for d in done})),
+                detail={
+                    "dead_letters": [d.pk for d in done],
+                    "records": [[d.original_topic, d.original_partition, d.original_offset] for d in done],
+                },
+            )
         transaction.on_commit(lambda: _push(done), using=DB)
     return done
 

@@ -151,3 +151,38 @@ class OutboxMessage(OutboxMessageBase):
 
 class RelayLease(RelayLeaseBase):
     pass
+
+
+class SavedFilter(models.Model):
+    """A member of staff's named view of a topic in the event viewer: the page's query string, as shared."""
+
+    username = models.CharField(max_length=150, db_index=True)  # users live in the default database
+    topic = models.CharField(max_length=249)
+    name = models.CharField(max_length=100)
+    query = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["username", "topic", "name"], name="dashboard_saved_filter_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.name} ({self.topic})"
+
+
+class OperatorLog(models.Model):
+    """What staff did to the running system from the dashboard (offset resets, dead-letter replays): who,
+    when, what. Rows are only ever added."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    username = models.CharField(max_length=150)
+    action = models.CharField(max_length=50)
+    target = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        permissions = [("reset_offsets", "Can reset a consumer group's committed offsets")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"

@@ -590,3 +590,7 @@ const socket = new LiveSocket(root.dataset.wsPath, { onFrame, onState: setConn, 
 reconnectBtn.addEventListener("click", () => socket.reconnectNow());
 socket.connect();
 window.conveyorDashboard = { state, socket }; // for debugging in the console
+
+// `/dashboard/?order=<id>` (the event viewer links here) opens that order's journey.
+const linkedOrder = new URLSearchParams(location.search).get("order");
+if (linkedOrder) selectOrder(linkedOrder);

@@ -1,0 +1,2 @@
+"""The event viewer: staff pages that browse Kafka (topics, messages, consumer groups, schemas) through
+eventbus.browse."""

@@ -1,0 +1,241 @@
+// The event viewer's pages: live topic counts, a streamed search with progress and cancel, copy as JSON,
+// copy link, lag trends. Each part runs only on the page that has its elements.
+import { sparkline } from "./sparkline.js";
+
+const $ = (sel, el = document) => el.querySelector(sel);
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = Object.assign(document.createElement("textarea"), { value: text });
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  if (button) {
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => (button.textContent = label), 1200);
+  }
+}
+
+document.addEventListener("click", (ev) => {
+  const copy = ev.target.closest(".copy-json");
+  if (copy) copyText(copy.dataset.json, copy);
+  if (ev.target.id === "copy-link") copyText(location.href, ev.target);
+});
+
+// ------------------------------------------------------------------ topics: live counts
+$("#show-internal")?.addEventListener("change", (ev) => ev.target.form.submit());
+const countsStatus = $("#counts-status");
+if (countsStatus) {
+  const url = countsStatus.dataset.countsUrl;
+  const refresh = async () => {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      for (const [name, counts] of Object.entries(body.topics)) {
+        const cell = document.querySelector(`tr[data-topic="${CSS.escape(name)}"] [data-messages]`);
+        if (cell && cell.textContent !== String(counts.messages)) cell.textContent = counts.messages;
+      }
+      countsStatus.textContent = `counts as of ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      countsStatus.textContent = `counts not refreshed: ${err.message}`;
+    }
+  };
+  setInterval(refresh, 3000);
+}
+
+// ------------------------------------------------------------------ messages: streamed search
+const search = $("#search");
+if (search) {
+  const status = $("#search-status");
+  const progress = $("#search-progress");
+  const list = $("#messages");
+  const cancelBtn = $("#search-cancel");
+  const resume = $("#search-resume");
+  const controller = new AbortController();
+  let matches = 0;
+  const setStatus = (state, text) => {
+    status.dataset.state = state;
+    status.textContent = text;
+  };
+  cancelBtn.addEventListener("click", () => controller.abort());
+  const handle = (line) => {
+    const msg = JSON.parse(line);
+    if (msg.kind === "match") {
+      matches += 1;
+      list.insertAdjacentHTML("beforeend", msg.html);
+    } else if (msg.kind === "progress") {
+      progress.value = msg.scanned;
+      setStatus("running", `Scanned ${msg.scanned.toLocaleString()} messages in ${msg.elapsed} s, ${matches} matches…`);
+    } else if (msg.kind === "done") {
+      progress.value = msg.scanned;
+      const why = {
+        end: "reached the end",
+        messages: "stopped at the message limit",
+        seconds: "stopped at the time limit",
+        matches: "stopped at the match limit",
+        cancelled: "cancelled",
+      }[msg.reason] || msg.reason;
+      setStatus("done", `Done: ${matches} matches in ${msg.scanned.toLocaleString()} messages scanned (${msg.elapsed} s), ${why}.`);
+      if (msg.resume) {
+        const params = new URLSearchParams(location.search);
+        params.set("cursor", msg.resume);
+        params.set("dir", "next");
+        resume.href = `?${params}`;
+        resume.hidden = false;
+      }
+      cancelBtn.disabled = true;
+    } else if (msg.kind === "error") {
+      setStatus("error", msg.message);
+    }
+  };
+  (async () => {
+    try {
+      const response = await fetch(search.dataset.url, { signal: controller.signal });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        setStatus("error", body.error || `The search failed (${response.status}).`);
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n")) >= 0) {
+          handle(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 1);
+        }
+      }
+    } catch (err) {
+      if (err.name === "AbortError") setStatus("cancelled", `Cancelled: ${matches} matches so far.`);
+      else setStatus("error", `The search stopped: ${err.message}`);
+      cancelBtn.disabled = true;
+    }
+  })();
+}
+
+// ------------------------------------------------------------------ groups: lag trends
+for (const cell of document.querySelectorAll("td.trend[data-trend]")) {
+  const values = cell.dataset.trend.split(",").filter(Boolean).map(Number);
+  if (values.length > 1) cell.append(sparkline(values, { label: "lag trend" }));
+}
+
+// ------------------------------------------------------------------ service map: rates and lag
+const mapStatus = $("#map-status");
+if (mapStatus) {
+  let previous = null;
+  const refresh = async () => {
+    try {
+      const response = await fetch(mapStatus.dataset.url, { headers: { Accept: "application/json" } });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      for (const edge of body.edges) {
+        const el = document.querySelector(`[data-edge="${CSS.escape(`${edge.topic}:${edge.to}`)}"]`);
+        if (!el) continue;
+        const before = previous?.edges.find((e) => e.topic === edge.topic && e.to === edge.to);
+        if (before) {
+          const rate = (edge.end - before.end) / Math.max(0.001, body.at - previous.at);
+          el.querySelector("[data-rate]").textContent = `${rate.toFixed(1)} ev/s`;
+        }
+        el.querySelector("[data-edge-lag]").textContent = edge.lag ?? "–";
+      }
+      for (const node of body.nodes) {
+        const el = document.querySelector(`[data-service="${CSS.escape(node.name)}"] [data-members]`);
+        if (el) el.textContent = `${node.members} consumer${node.members === 1 ? "" : "s"}`;
+      }
+      previous = body;
+      mapStatus.textContent = `as of ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      mapStatus.textContent = `not refreshed: ${err.message}`;
+    }
+  };
+  refresh();
+  setInterval(refresh, 2000);
+}
+
+// ------------------------------------------------------------------ time travel: replay the stage board
+const replay = $("#replay");
+if (replay) {
+  const MAIN = ["placed", "reserved", "packed", "dispatched", "delivered"];
+  const FINAL = new Set(["delivered", "rejected", "cancelled"]);
+  const shouldMove = (current, target) => {
+    if (!current) return true;
+    if (FINAL.has(current) || current === target) return false;
+    if (!MAIN.includes(target)) return true;
+    return MAIN.indexOf(target) > MAIN.indexOf(current);
+  };
+  const scrubber = $("#scrubber");
+  const at = $("#replay-at");
+  const status = $("#replay-status");
+  let data = null;
+  let timer = null;
+  const span = () => Date.parse(data.until) - Date.parse(data.since);
+  const momentOf = (value) => Date.parse(data.since) + (span() * value) / 1000;
+  const render = () => {
+    const moment = momentOf(Number(scrubber.value));
+    const cards = { ...data.start };
+    for (const [time, order, stage] of data.events) {
+      if (Date.parse(time) > moment) break;
+      if (shouldMove(cards[order], stage)) cards[order] = stage;
+    }
+    const byStage = {};
+    for (const [order, stage] of Object.entries(cards)) (byStage[stage] ||= []).push(order);
+    for (const column of document.querySelectorAll("#board [data-stage]")) {
+      const orders = byStage[column.dataset.stage] || [];
+      column.querySelector("[data-count-for]").textContent = orders.length;
+      column.querySelector(".cards").replaceChildren(
+        ...orders.slice(0, 150).map((id) => {
+          const li = document.createElement("li");
+          li.className = "card";
+          li.dataset.orderId = id;
+          li.innerHTML = `<a class="card-id" href="/dashboard/?order=${encodeURIComponent(id)}">${id.slice(0, 8)}</a>`;
+          return li;
+        })
+      );
+    }
+    at.textContent = new Date(moment).toISOString().replace(".000Z", "Z");
+  };
+  const stop = () => {
+    clearInterval(timer);
+    timer = null;
+  };
+  scrubber.addEventListener("input", () => {
+    stop();
+    render();
+  });
+  $("#replay-pause").addEventListener("click", stop);
+  for (const button of replay.querySelectorAll("[data-speed]")) {
+    button.addEventListener("click", () => {
+      stop();
+      if (Number(scrubber.value) >= 1000) scrubber.value = 0;
+      const step = (Number(button.dataset.speed) * 200 * 1000) / span(); // scrubber units per 200 ms
+      timer = setInterval(() => {
+        scrubber.value = Math.min(1000, Number(scrubber.value) + step);
+        render();
+        if (Number(scrubber.value) >= 1000) stop();
+      }, 200);
+    });
+  }
+  (async () => {
+    const response = await fetch(replay.dataset.url);
+    const body = await response.json();
+    if (!response.ok) {
+      status.textContent = body.error;
+      status.dataset.state = "error";
+      return;
+    }
+    data = body;
+    status.textContent = `${data.events.length} moves of ${new Set(data.events.map((e) => e[1])).size} orders`;
+    status.dataset.state = "ready";
+    render();
+  })();
+}

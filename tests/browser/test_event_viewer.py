@@ -1,0 +1,202 @@
+"""The event viewer in Chromium against the real broker: topics with live counts, messages by seek and by a
+streamed search, consumer groups with a previewed offset reset. Takes the README's pictures (docs/img/)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from eventbus import browse, kafka_io, schemas
+from eventbus.tests import kafka_helpers
+from tests.browser.helpers import log_in, start
+from tests.support import ROOT
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, databases=["default", "shop", "inventory", "shipping", "dashboard"]),
+]
+SHOTS = ROOT / "docs" / "img"
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@pytest.fixture(autouse=True)
+def _close_browse_clients():
+    yield
+    browse.close()
+
+
+def commit_group(group: str, topic: str, records: int) -> None:
+    consumer = kafka_io.make_consumer(group, "browser-test")
+    consumer.subscribe([topic])
+    got = 0
+    while got < records:
+        got += sum(len(b) for b in consumer.poll(timeout_ms=500, max_records=records - got).values())
+    consumer.commit()
+    consumer.close()
+
+
+def test_topics_page_counts_messages_and_follows_new_ones(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(3):
+        kafka_helpers.send_placed("MUG-001")
+    orders = schemas.topic_name("shop.orders")
+    commit_group(f"{orders}.audit", orders, 3)  # a group reading it (and Kafka's internal offsets topic)
+    page = browser.page(base, 1280, 800)
+    log_in(page, then="/dashboard/topics/")
+    expect(page.locator(f'tr[data-topic="{orders}"]')).to_contain_text(f"{orders}.audit")
+    page.fill("input[name=name]", stack.env["KAFKA_TOPIC_PREFIX"])  # only this test's topics (a shared broker)
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tr[data-topic]")).to_have_count(2 * len(schemas.all_topics()))
+    row = page.locator(f'tr[data-topic="{orders}"]')
+    expect(row.locator("[data-messages]")).to_have_text("3")
+    expect(page.locator(f'tr[data-topic="{orders}.dlt"]')).to_be_visible()
+    expect(page.locator('tr[data-topic="__consumer_offsets"]')).to_have_count(0)
+    row.locator("summary").click()
+    expect(row.locator("table.parts tr[data-partition]")).to_have_count(len(browse.topic(orders).partitions))
+    shoot(page, "viewer-topics")
+    for _ in range(2):
+        kafka_helpers.send_placed("MUG-001")
+    expect(row.locator("[data-messages]")).to_have_text("5")  # the page polls the counts, no reload
+    page.goto("/dashboard/topics/")
+    page.click("#show-internal")
+    expect(page.locator('tr[data-topic="__consumer_offsets"]')).to_have_count(1)
+
+
+def test_messages_seek_and_search(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(6):
+        kafka_helpers.send_placed("MUG-001")
+    lamps = [kafka_helpers.send_placed("RARE-LAMP") for _ in range(2)]
+    orders = schemas.topic_name("shop.orders")
+    busiest = max(browse.topic(orders).partitions, key=lambda p: p.messages)
+    page = browser.page(base, 1280, 800)
+    log_in(page, then="/dashboard/topics/")
+    page.click(f'tr[data-topic="{orders}"] a[href="/dashboard/topics/{orders}/"]')
+    expect(page.locator("#messages [data-offset]")).to_have_count(8)
+
+    # seek: one partition from offset 1 (the form writes the URL, so the view is shareable)
+    form = page.locator("#browse")
+    form.locator(f'input[name=partition][value="{busiest.partition}"]').check()
+    form.locator("select[name=seek]").select_option("offset")
+    form.locator("input[name=offset]").fill("1")
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(rf"partition={busiest.partition}.*offset=1"))
+    first = page.locator("#messages [data-offset]").first
+    expect(first).to_have_attribute("data-partition", str(busiest.partition))
+    expect(first).to_have_attribute("data-offset", "1")
+    expect(page.locator("#messages [data-offset]")).to_have_count(busiest.messages - 1)
+
+    # search on the broker, streamed in, with its progress and end
+    page.goto(f"/dashboard/topics/{orders}/?q=rare-lamp")
+    expect(page.locator("#search-status")).to_have_attribute("data-state", "done")
+    matches = page.locator("#messages [data-offset]")
+    expect(matches).to_have_count(2)
+    expect(page.locator("#search-status")).to_contain_text("2 matches in 8 messages scanned")
+    shoot(page, "viewer-search")
+    matches.first.locator("summary").click()
+    expect(matches.first).to_contain_text("ce_type")
+    expect(matches.first.locator('[data-validity="valid"]')).to_be_visible()
+    href = matches.first.locator("a.journey").get_attribute("href")
+    assert href.split("order=")[1] in lamps
+
+    # a malformed filter is refused with a message that says how to write it
+    page.goto(f"/dashboard/topics/{orders}/?field=nonsense")
+    expect(page.locator("#viewer-error")).to_contain_text("path=value")
+
+
+def test_groups_page_and_an_offset_reset(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(5):
+        kafka_helpers.send_placed("MUG-001")
+    orders = schemas.topic_name("shop.orders")
+    group = f"{orders}.audit"
+    commit_group(group, orders, 5)
+    for _ in range(2):
+        kafka_helpers.send_placed("MUG-001")
+    page = browser.page(base, 1280, 800)
+    log_in(page, then="/dashboard/groups/")
+    page.fill("input[name=name]", stack.env["KAFKA_TOPIC_PREFIX"])  # only this test's groups (a shared broker)
+    page.get_by_role("button", name="Filter").click()
+    row = page.locator(f'tr[data-group="{group}"]')
+    expect(row.locator("[data-lag]")).to_have_text("2")
+    expect(row).to_contain_text("Empty")
+    shoot(page, "viewer-groups")
+
+    row.get_by_role("link", name="Reset…").click()
+    page.locator('input[name=strategy][value="earliest"]').check()
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#reset-preview tbody tr")
+    expect(preview).to_have_count(len(browse.topic(orders).partitions))
+    assert sum(browse.group(group).committed.values()) == 5  # the preview changed nothing
+    page.get_by_role("button", name="Confirm the reset").click()
+    expect(page.locator("#reset-done")).to_be_visible()
+    assert sum(browse.group(group).committed.values()) == 0
+    page.goto("/dashboard/groups/")
+    expect(page.locator(f'tr[data-group="{group}"] [data-lag]')).to_have_text("7")
+    expect(page.locator('#operator-log tr[data-action="reset-offsets"]')).to_contain_text(group)
+
+
+def test_service_map_shows_services_and_live_rates(stack, staff_user, browser):
+    base = start(stack, consumers=("inventory", "shipping", "shop", "dashboard"), celery=True, step_seconds="0")
+    from tests.browser.helpers import demo_catalog
+
+    demo_catalog()
+    page = browser.page(base, 1280, 720)
+    log_in(page, then="/dashboard/map/")
+    for app in ("shop", "inventory", "shipping", "dashboard"):
+        expect(page.locator(f'[data-service="{app}"]')).to_be_visible()
+    orders = schemas.topic_name("shop.orders")
+    edge = page.locator(f'[data-edge="{orders}:inventory"]')
+    expect(page.locator('[data-service="inventory"] [data-members]')).to_have_text("1 consumer")
+    expect(edge.locator("[data-rate]")).to_have_text("0.0 ev/s")  # two readings taken, before any order
+    for _ in range(5):
+        kafka_helpers.send_placed("MUG-001")
+    expect(edge.locator("[data-rate]")).not_to_have_text("0.0 ev/s")  # the next reading sees them move
+    expect(edge.locator("[data-edge-lag]")).to_have_text("0", timeout=60_000)  # inventory caught up
+    shoot(page, "viewer-map")
+    edge.locator(".edge-topic").click()
+    expect(page).to_have_url(re.compile(rf"/dashboard/topics/{re.escape(orders)}/$"))
+
+
+def test_time_travel_replays_the_board(stack, staff_user, browser):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dashboard.models import EventLog
+    from dashboard.tests.factories import new_order_id, record
+    from eventbus.dispatch import Dispatcher
+    from eventbus.service import service
+
+    base = start(stack, consumers=(), celery=False)
+    now = timezone.now().replace(microsecond=0)
+    orders = [new_order_id() for _ in range(3)]
+    steps = ["placed", "reserved", "packed", "dispatched", "delivered"]
+    Dispatcher(service("dashboard")).handle(
+        [record(stage, order, seconds=i) for order in orders for i, stage in enumerate(steps)]
+    )
+    for n, order in enumerate(orders):  # each order moves one stage a minute, a minute after the one before
+        for i, stage in enumerate(steps):
+            at = now - timedelta(minutes=10) + timedelta(minutes=n + i)
+            EventLog.objects.using("dashboard").filter(order_id=order, event_type__contains=f".{stage}.").update(
+                received_at=at
+            )
+    since, until = (now - timedelta(minutes=10)).isoformat(), now.isoformat()
+    page = browser.page(base, 1280, 720)
+    log_in(page, then="/dashboard/")
+    page.click("text=Time travel")
+    page.goto(f"/dashboard/board/replay/?since={since.replace('+', '%2B')}&until={until.replace('+', '%2B')}")
+    expect(page.locator("#replay-status")).to_have_attribute("data-state", "ready")
+    expect(page.locator('[data-stage="delivered"] [data-order-id]')).to_have_count(3)  # the window's end
+    page.locator("#scrubber").fill("350")  # 3.5 minutes in: one order dispatched, one packed, one reserved
+    expect(page.locator(f'[data-stage="dispatched"] [data-order-id="{orders[0]}"]')).to_have_count(1)
+    expect(page.locator(f'[data-stage="packed"] [data-order-id="{orders[1]}"]')).to_have_count(1)
+    expect(page.locator(f'[data-stage="reserved"] [data-order-id="{orders[2]}"]')).to_have_count(1)
+    shoot(page, "viewer-time-travel")
+    page.get_by_role("button", name="×60").click()  # ten minutes at ×60 play in ten seconds
+    expect(page.locator('[data-stage="delivered"] [data-order-id]')).to_have_count(3, timeout=30_000)
