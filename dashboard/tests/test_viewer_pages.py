@@ -42,7 +42,7 @@ def test_topics_page_lists_every_topic_with_counts_partitions_groups_and_types(s
     html = response.content.decode()
     row = topic_row(html, orders)
     assert re.search(r"data-messages>4<", row)
-    assert "conveyor.shop.order.placed.v1" in row and "conveyor.shop.order.cancelled.v1" in row
+    assert "conveyor.shop.order.placed.v1" in row and "conveyor.shop.order.cancel_requested.v1" in row
     assert row.count('<tr data-partition="') == 3  # leader, replicas and ISR per partition
     assert "delete, 7 d" in row and "retention.ms=604800000" in row
     assert f"{orders}.readers" in row  # the consumer groups reading it
