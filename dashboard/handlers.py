@@ -20,6 +20,7 @@ from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
 from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, present_values, update_rows
+from eventbus.service import ALL_EVENTS
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -92,11 +93,6 @@ def _entry(event: Envelope) -> EventLog:
         headers=dict(event.headers),
         payload=pretty(event.data),
     )
-
-
-def record_event(event: Envelope) -> None:
-    """One event into the read model: the dispatcher's one-by-one fallback for `record_events`."""
-    record_events([event])
 
 
 def record_events(events: list[Envelope]) -> None:
@@ -298,5 +294,4 @@ def _record_time(record: Record) -> datetime:
     return timezone.now()
 
 
-HANDLERS = {"*": [record_event]}
-BATCH_HANDLERS = {"*": record_events}
+HANDLERS = {ALL_EVENTS: record_events}

@@ -1,6 +1,6 @@
 from eventbus.service import Service
 
-from .handlers import BATCH_HANDLERS, HANDLERS
+from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 from .services import announce_batched_stock, announce_pending_stock, begin_stock_batch
 
@@ -11,7 +11,6 @@ SERVICE = Service(
     inbox=InboxMessage,
     lease=RelayLease,
     handlers=HANDLERS,
-    batch_handlers=BATCH_HANDLERS,
     batch_started=begin_stock_batch,
     before_commit=announce_batched_stock,
     on_idle=announce_pending_stock,

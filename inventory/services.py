@@ -106,13 +106,9 @@ def _publish_stock(causes: dict[str, Envelope | None]) -> None:
         publish(StockChanged(item.sku, item.on_hand, item.reserved, item.available), caused_by=causes[item.sku])
 
 
-def reserve_stock(order_id: str, lines: list[dict], caused_by: Envelope | None = None) -> bool:
-    """Reserve every line or none. Returns True when reserved; publishes StockReserved or StockRejected."""
-    return reserve_stock_for_orders([(order_id, lines, caused_by)])[0]
-
-
-def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | None]]) -> list[bool]:
-    """`reserve_stock` for many orders, in their order, with a few statements for all of them.
+def reserve_stock(requests: list[tuple[str, list[dict], Envelope | None]]) -> list[bool]:
+    """For each (order id, lines, cause), in order: reserve every line or none, and publish StockReserved
+    or StockRejected. Says for each whether its order holds a reservation now. A few statements for all.
 
     The stock rows are read under lock (the whole database on SQLite, the rows on PostgreSQL), each order
     is decided in memory against what the orders before it took, and each SKU is written once. The
@@ -209,13 +205,9 @@ def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Env
         return True
 
 
-def consume_reservation(order_id: str, caused_by: Envelope | None = None) -> bool:
-    """The goods left the warehouse: the reserved units leave the stock."""
-    return consume_reservations([(order_id, caused_by)])[0]
-
-
 def consume_reservations(dispatches: list[tuple[str, Envelope | None]]) -> list[bool]:
-    """`consume_reservation` for many orders: one read of their reservations, one write per SKU."""
+    """The goods of each (order id, cause) left the warehouse: its reserved units leave the stock. One read
+    of the reservations, one write per SKU; says for each whether it consumed a reservation."""
     with transaction.atomic(using=DB):
         ids = [str(order_id) for order_id, _ in dispatches]
         active = {

@@ -124,11 +124,6 @@ def decide_cancels(requests: list[CancelRequest]) -> dict[str, str]:
         return answers
 
 
-def advance_shipment(order_id: str, expected: str) -> str | None:
-    """Take the next courier step if the shipment is still at `expected`; return the new status."""
-    return advance_shipments([(order_id, expected)]).get(str(order_id))
-
-
 def advance_shipments(steps: list[tuple[str, str]]) -> dict[str, str]:
     """Take the next courier step of each shipment that is still at its expected status, in one
     transaction; return {order_id: new status} for those that moved. The next steps of the whole lot

@@ -22,7 +22,7 @@ def consumer_batch(*orders) -> None:
     """What the runner does around a batch: open it, handle its events, announce before the commit."""
     with transaction.atomic(using="inventory"):
         services.begin_stock_batch()
-        services.reserve_stock_for_orders([(str(uuid.uuid4()), lines, None) for lines in orders])
+        services.reserve_stock([(str(uuid.uuid4()), lines, None) for lines in orders])
         services.announce_batched_stock()
 
 
