@@ -21,6 +21,7 @@ from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
 from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, present_values, update_rows
 from eventbus.service import ALL_EVENTS
+from eventbus.unit_of_work import after_commit
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -122,7 +123,8 @@ def record_events(events: list[Envelope]) -> None:
             counted.append((entry, event))
     _count([entry for entry, _ in counted])
     _move_cards([(entry, event) for entry, event in counted if entry.kind != EventLog.Kind.DEAD_LETTER])
-    transaction.on_commit(lambda: [live.feed.note(entry) for entry in entries], using=DB)
+    for entry in entries:
+        after_commit(DB, live.feed.note, entry)
 
 
 def _dead_letter_of(entry: EventLog, event: Envelope) -> None:
@@ -176,7 +178,7 @@ def _record_poison(record: Record, poison: Poison) -> None:
     _count([entry])
     if dead:
         _record_dead_letter(entry, headers, key=record.key, value=value)
-    transaction.on_commit(lambda: live.feed.note(entry), using=DB)
+    after_commit(DB, live.feed.note, entry)
 
 
 def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes | None, value: bytes) -> None:

@@ -14,6 +14,5 @@ SERVICE = Service(
     lease=RelayLease,
     handlers=HANDLERS,
     on_idle=feed.tick,
-    on_batch=feed.tick,
     on_poison=record_poison,
 )

@@ -18,6 +18,7 @@ from . import envelope
 from .envelope import Envelope, Poison
 from .rows import insert_rows, present_values
 from .service import Service
+from .unit_of_work import unit_of_work
 
 log = logging.getLogger("eventbus")
 
@@ -102,9 +103,7 @@ class Dispatcher:
         decoded = [(record, self.decode(record)) for record in records]
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
-        with transaction.atomic(using=svc.database):
-            if svc.batch_started:
-                svc.batch_started()
+        with unit_of_work(svc.database):
             batch = _Batch(
                 seen=(
                     present_values(svc.inbox, "event_id", ids, using=svc.database, group=svc.group)
@@ -136,8 +135,6 @@ class Dispatcher:
                 run.append((record, item))
             self._apply_run(run_handler, run, batch)
             insert_rows(batch.inbox_rows, using=svc.database)
-            if svc.before_commit:
-                svc.before_commit()
         return result
 
     def _apply_run(self, handler, run: list[tuple[Record, Envelope]], batch: _Batch) -> None:

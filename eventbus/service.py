@@ -33,13 +33,11 @@ class Service:
     # the events one at a time, so a bad event is retried and dead-lettered alone.
     handlers: dict[str, Handler] = field(default_factory=dict)
     group_name: str = ""  # default conveyor.<name>
-    on_idle: Callable[[], None] | None = None  # called between polls (e.g. to push frames, sample lag)
-    on_batch: Callable[[], None] | None = None  # called after each batch's commit
+    # The consumer's chore between polls, at most every POLL_MS: what must happen even when no event comes
+    # (announce coalesced stock levels, push the dashboard's frames and lag). Work that follows a batch goes
+    # through eventbus.unit_of_work instead.
+    on_idle: Callable[[], None] | None = None
     on_poison: Callable | None = None  # (record, poison): a reader of every topic records, never dead-letters
-    # Runs inside each batch's transaction just before it commits (e.g. to publish one coalesced event
-    # for many handled ones); `batch_started` runs when the batch's transaction opens.
-    batch_started: Callable[[], None] | None = None
-    before_commit: Callable[[], None] | None = None
 
     @property
     def group(self) -> str:
