@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from eventbus.outbox import publish_raw
+from eventbus.unit_of_work import after_commit
 
 from . import live, read_model
 from .models import DeadLetter, OperatorLog
@@ -42,7 +43,8 @@ def replay(ids, user) -> list[DeadLetter]:
                     "records": [[d.original_topic, d.original_partition, d.original_offset] for d in done],
                 },
             )
-        transaction.on_commit(lambda: _push(done), using=DB)
+        for letter in done:
+            after_commit(DB, _push, letter)
     return done
 
 
@@ -55,7 +57,8 @@ def discard(ids, user) -> list[DeadLetter]:
             _mark(letter, DeadLetter.Status.DISCARDED, user)
             letter.save(using=DB)
             done.append(letter)
-        transaction.on_commit(lambda: _push(done), using=DB)
+        for letter in done:
+            after_commit(DB, _push, letter)
     return done
 
 

@@ -20,6 +20,8 @@ from eventbus import strict_json
 from eventbus.dispatch import Record, is_dead_letter_topic
 from eventbus.envelope import Envelope, Poison
 from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, present_values, update_rows
+from eventbus.service import ALL_EVENTS
+from eventbus.unit_of_work import after_commit
 
 from . import live
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
@@ -94,11 +96,6 @@ def _entry(event: Envelope) -> EventLog:
     )
 
 
-def record_event(event: Envelope) -> None:
-    """One event into the read model: the dispatcher's one-by-one fallback for `record_events`."""
-    record_events([event])
-
-
 def record_events(events: list[Envelope]) -> None:
     """Events into the read model in a handful of statements. Each record is logged once (by topic, partition
     and offset), and each event counted once (by its `ce_id`): a replayed dead letter or a duplicate shows in
@@ -126,7 +123,8 @@ def record_events(events: list[Envelope]) -> None:
             counted.append((entry, event))
     _count([entry for entry, _ in counted])
     _move_cards([(entry, event) for entry, event in counted if entry.kind != EventLog.Kind.DEAD_LETTER])
-    transaction.on_commit(lambda: [live.feed.note(entry) for entry in entries], using=DB)
+    for entry in entries:
+        after_commit(DB, live.feed.note, entry)
 
 
 def _dead_letter_of(entry: EventLog, event: Envelope) -> None:
@@ -180,7 +178,7 @@ def _record_poison(record: Record, poison: Poison) -> None:
     _count([entry])
     if dead:
         _record_dead_letter(entry, headers, key=record.key, value=value)
-    transaction.on_commit(lambda: live.feed.note(entry), using=DB)
+    after_commit(DB, live.feed.note, entry)
 
 
 def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes | None, value: bytes) -> None:
@@ -298,5 +296,4 @@ def _record_time(record: Record) -> datetime:
     return timezone.now()
 
 
-HANDLERS = {"*": [record_event]}
-BATCH_HANDLERS = {"*": record_events}
+HANDLERS = {ALL_EVENTS: record_events}

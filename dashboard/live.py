@@ -1,7 +1,7 @@
 """The live feed of the dashboard consumer process: frames for browsers, throughput and consumer lag.
 
-Handlers hand over what they wrote when the batch commits (`feed.note`); `Service.on_batch` and
-`Service.on_idle` call `feed.tick()`, which at most every FLUSH_SECONDS turns what was noted into one
+Handlers hand over what they wrote once the batch commits (`feed.note`, through eventbus.unit_of_work);
+that and `Service.on_idle` call `feed.tick()`, which at most every FLUSH_SECONDS turns what was noted into one
 frame — its events, the latest card of each order touched (coalesced), counters and stage counts — and
 the seqs it covers. Frames go to the channel-layer group "dashboard" (big ones by reference, frames.py)
 from a thread of their own through a bounded queue, so neither Redis nor a browser can ever slow the
@@ -186,13 +186,20 @@ class LiveFeed:
 
     # ------------------------------------------------------------------ called by the handlers
 
-    def note(self, entry) -> None:
-        """An EventLog row whose transaction has committed."""
-        self.pending.append(entry)
-        if entry.kind == "event":
-            self.rates[int(time.time())][entry.event_type] += 1
+    def note(self, entries: list) -> None:
+        """EventLog rows whose transaction has committed; sent on in a frame when one is due."""
+        self.pending += entries
+        second = self.rates[int(time.time())]
+        for entry in entries:
+            if entry.kind == "event":
+                second[entry.event_type] += 1
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            try:
+                self.flush()
+            except DatabaseError as exc:  # what was noted waits for the next tick
+                log.warning("dashboard: live feed skipped a beat (%s)", exc)
 
-    # ------------------------------------------------------------------ Service.on_batch / on_idle
+    # ------------------------------------------------------------------ after each batch, and Service.on_idle
 
     def tick(self) -> None:
         now = time.monotonic()

@@ -1,6 +1,6 @@
 from eventbus.service import Service
 
-from .handlers import BATCH_HANDLERS, HANDLERS, record_poison
+from .handlers import HANDLERS, record_poison
 from .live import feed
 from .models import OutboxMessage, RelayLease
 
@@ -13,8 +13,6 @@ SERVICE = Service(
     inbox=None,
     lease=RelayLease,
     handlers=HANDLERS,
-    batch_handlers=BATCH_HANDLERS,
     on_idle=feed.tick,
-    on_batch=feed.tick,
     on_poison=record_poison,
 )

@@ -1,9 +1,9 @@
 """The heart of a consumer, free of Kafka: turn a batch of records into handled events and dead letters.
 
 One database transaction per batch (fast), one savepoint per event (so one bad event rolls back alone),
-the inbox checked and filled in the same transaction (a redelivered event changes nothing). A service may
-also give set-based batch handlers: a run of consecutive new events that share one goes to it in a single
-savepoint, and only if it fails are those events applied one by one, with the guarantees above.
+the inbox checked and filled in the same transaction (a redelivered event changes nothing). A run of
+consecutive new events that share a handler goes to it in a single call and savepoint, and only if that
+fails are those events applied one by one, with the guarantees above.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from . import envelope
 from .envelope import Envelope, Poison
 from .rows import insert_rows, present_values
 from .service import Service
+from .unit_of_work import unit_of_work
 
 log = logging.getLogger("eventbus")
 
@@ -102,9 +103,7 @@ class Dispatcher:
         decoded = [(record, self.decode(record)) for record in records]
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
-        with transaction.atomic(using=svc.database):
-            if svc.batch_started:
-                svc.batch_started()
+        with unit_of_work(svc.database):
             batch = _Batch(
                 seen=(
                     present_values(svc.inbox, "event_id", ids, using=svc.database, group=svc.group)
@@ -113,7 +112,7 @@ class Dispatcher:
                 ),
                 result=result,
             )
-            run: list[tuple[Record, Envelope]] = []  # consecutive events for one batch handler
+            run: list[tuple[Record, Envelope]] = []  # consecutive new events that share a handler
             run_handler = None
             for record, item in decoded:
                 if isinstance(item, Poison):
@@ -126,26 +125,25 @@ class Dispatcher:
                     continue
                 if svc.inbox is not None:
                     batch.seen.add(item.id)  # a second copy later in this batch is a duplicate
-                if not svc.handlers_for(item.type):
+                handler = svc.handler_for(item.type)
+                if handler is None:
                     result.ignored += 1
                     continue
-                handler = svc.batch_handler_for(item.type)
-                if handler is None or handler is not run_handler:
+                if handler is not run_handler:
                     self._apply_run(run_handler, run, batch)
                     run, run_handler = [], handler
-                if handler is not None:
-                    run.append((record, item))
-                else:
-                    self._apply_one(record, item, batch)
+                run.append((record, item))
             self._apply_run(run_handler, run, batch)
             insert_rows(batch.inbox_rows, using=svc.database)
-            if svc.before_commit:
-                svc.before_commit()
         return result
 
     def _apply_run(self, handler, run: list[tuple[Record, Envelope]], batch: _Batch) -> None:
-        """Apply a run of events with their batch handler in one savepoint; one by one if it fails."""
+        """Apply a run of events with their handler in one call and one savepoint; one by one if it fails
+        (a run of one goes straight to the one-by-one path, with its retries)."""
         if not run:
+            return
+        if len(run) == 1:
+            self._apply_one(handler, *run[0], batch)
             return
         events = [item for _, item in run]
         started = time.perf_counter()
@@ -162,12 +160,12 @@ class Dispatcher:
             for item in events:
                 self._succeeded(item, each, batch)
             return
-        log.warning("batch handler failed for %s events (%s); applying them one by one", len(events), error)
+        log.warning("a run of %s events failed (%s); applying them one by one", len(events), error)
         for record, item in run:
-            self._apply_one(record, item, batch)
+            self._apply_one(handler, record, item, batch)
 
-    def _apply_one(self, record: Record, item: Envelope, batch: _Batch) -> None:
-        error = self._apply(item, self.service.handlers_for(item.type), batch)
+    def _apply_one(self, handler, record: Record, item: Envelope, batch: _Batch) -> None:
+        error = self._apply(item, handler, batch)
         if error is not None and not is_dead_letter_topic(record.topic):
             batch.result.dead.append(DeadLetter(record, "handler-error", error))
 
@@ -204,15 +202,15 @@ class Dispatcher:
         log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, poison)
         result.dead.append(DeadLetter(record, poison.reason, poison.detail))
 
-    def _apply(self, event: Envelope, handlers, batch: _Batch) -> str | None:
-        """Run the handlers in a savepoint, retrying a domain error; return the last error or None."""
+    def _apply(self, event: Envelope, handler, batch: _Batch) -> str | None:
+        """Run the handler on the one event in a savepoint, retrying a domain error; return the last error or
+        None."""
         error = None
         for attempt in range(1, self.max_attempts + 1):
             started = time.perf_counter()
             try:
                 with transaction.atomic(using=self.service.database):
-                    for handler in handlers:
-                        handler(event)
+                    handler([event])
             except DatabaseError as exc:
                 raise_unless_the_event_is_at_fault(exc)
                 error = f"{type(exc).__name__}: {exc}"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 
-from django.db import connections, transaction
+from django.db import connections
 
 from . import envelope
 from .envelope import Envelope
 from .events import Event
 from .rows import insert_rows
 from .service import service
+from .unit_of_work import after_commit
 
 _wakers: dict[str, threading.Event] = {}
 
@@ -51,7 +52,7 @@ def publish(
         value=message.value,
     )
     insert_rows([row], using=owner.database)
-    _wake_after_commit(owner.name, owner.database)
+    after_commit(owner.database, wake_relays, owner.name)
     return Envelope(
         id=message.headers["ce_id"],
         type=event.TYPE,
@@ -64,44 +65,20 @@ def publish(
     )
 
 
-class _Waker:
-    """One callable per service, so a transaction that publishes many events wakes the relay once."""
-
-    def __init__(self, service_name: str):
-        self.service_name = service_name
-
-    def __call__(self) -> None:
-        wake_relays(self.service_name)
-
-
-_after_commit: dict[str, _Waker] = {}
-
-
-def _wake_after_commit(service_name: str, database: str) -> None:
-    on_commit_once(_after_commit.setdefault(service_name, _Waker(service_name)), using=database)
-
-
-def on_commit_once(callback, using: str) -> None:
-    """`transaction.on_commit(callback)` unless this transaction already holds that very callback: a batch
-    that publishes (or announces) many times runs it once. A savepoint that rolls back takes its
-    registration with it, and the next call registers again."""
-    if not any(entry[1] is callback for entry in connections[using].run_on_commit):
-        transaction.on_commit(callback, using=using)
-
-
 def register_waker(service_name: str, flag: threading.Event) -> None:
     _wakers[service_name] = flag
 
 
-def wake_relays(service_name: str) -> None:
-    """The service's relay sends at once instead of waiting for its next poll (in this process or another)."""
-    flag = _wakers.get(service_name)
-    if flag is not None:
-        flag.set()
-    else:
-        from . import wakeup
+def wake_relays(service_names: list[str]) -> None:
+    """The services' relays send at once instead of waiting for their next poll (in this process or another)."""
+    for service_name in service_names:
+        flag = _wakers.get(service_name)
+        if flag is not None:
+            flag.set()
+        else:
+            from . import wakeup
 
-        wakeup.notify(service_name)
+            wakeup.notify(service_name)
 
 
 def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
@@ -122,7 +99,7 @@ def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: byte
         headers=headers,
         value=value,
     )
-    _wake_after_commit(owner.name, owner.database)
+    after_commit(owner.database, wake_relays, owner.name)
 
 
 RAW_TOPIC_PREFIX = "raw:"  # the relay sends these to the physical topic as is

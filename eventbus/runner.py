@@ -206,8 +206,6 @@ class ConsumerRunner:
         self._next_offsets.update(handled)
         self._uncommitted.update({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in handled.items()})
         self._commit_pending(due_only=True)
-        if self.service.on_batch:
-            self.service.on_batch()
         elapsed_ms = (time.perf_counter() - started) * 1000
         lags = self._lag_by_partition()
         lag = sum(lags.values())

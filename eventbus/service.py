@@ -16,8 +16,8 @@ from django.utils.module_loading import import_string
 from . import schemas
 from .envelope import Envelope
 
-Handler = Callable[[Envelope], None]
-BatchHandler = Callable[[list[Envelope]], None]
+# A handler takes a list of events (a batch of one is a list of one) and applies them in their order.
+Handler = Callable[[list[Envelope]], None]
 ALL_EVENTS = "*"  # a handler key that receives every event, dead letters included (the dashboard)
 
 
@@ -28,19 +28,16 @@ class Service:
     outbox: type
     inbox: type | None  # None: the service is idempotent by itself (e.g. by topic/partition/offset)
     lease: type
-    handlers: dict[str, list[Handler]] = field(default_factory=dict)
-    # Optional set-based versions of some handlers, keyed like `handlers`: called once for a run of
-    # consecutive new events of that type, in one savepoint. If one raises, the dispatcher rolls it back
-    # and applies those events one by one through `handlers`, so dead-lettering stays per event.
-    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
+    # Event type (or ALL_EVENTS) -> its handler. A run of consecutive new events that share a handler goes
+    # to it in one call and one savepoint; if that call raises, the dispatcher rolls it back and applies
+    # the events one at a time, so a bad event is retried and dead-lettered alone.
+    handlers: dict[str, Handler] = field(default_factory=dict)
     group_name: str = ""  # default conveyor.<name>
-    on_idle: Callable[[], None] | None = None  # called between polls (e.g. to push frames, sample lag)
-    on_batch: Callable[[], None] | None = None  # called after each batch's commit
+    # The consumer's chore between polls, at most every POLL_MS: what must happen even when no event comes
+    # (announce coalesced stock levels, push the dashboard's frames and lag). Work that follows a batch goes
+    # through eventbus.unit_of_work instead.
+    on_idle: Callable[[], None] | None = None
     on_poison: Callable | None = None  # (record, poison): a reader of every topic records, never dead-letters
-    # Runs inside each batch's transaction just before it commits (e.g. to publish one coalesced event
-    # for many handled ones); `batch_started` runs when the batch's transaction opens.
-    batch_started: Callable[[], None] | None = None
-    before_commit: Callable[[], None] | None = None
 
     @property
     def group(self) -> str:
@@ -54,11 +51,8 @@ class Service:
             return sorted({schemas.topic_name(t) for t in logical} | {schemas.topic_name(t) + ".dlt" for t in logical})
         return sorted({schemas.topic_name(schemas.spec(t).topic) for t in self.handlers})
 
-    def handlers_for(self, event_type: str) -> list[Handler]:
-        return self.handlers.get(event_type, []) + self.handlers.get(ALL_EVENTS, [])
-
-    def batch_handler_for(self, event_type: str) -> BatchHandler | None:
-        return self.batch_handlers.get(event_type) or self.batch_handlers.get(ALL_EVENTS)
+    def handler_for(self, event_type: str) -> Handler | None:
+        return self.handlers.get(event_type) or self.handlers.get(ALL_EVENTS)
 
 
 @cache

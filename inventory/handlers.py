@@ -4,26 +4,18 @@ from eventbus.envelope import Envelope
 
 from . import services
 
-
-def reserve_for_order(event: Envelope) -> None:
-    services.reserve_stock(event.data["order_id"], event.data["lines"], caused_by=event)
-
-
-def reserve_for_orders(events: list[Envelope]) -> None:
-    services.reserve_stock_for_orders([(e.data["order_id"], e.data["lines"], e) for e in events])
-
-
 EXPIRY_REASON = "reservation expired"  # the reason shipping echoes for a cancel that the expiry sweep asked for
 
 
-def release_for_cancelled_shipment(event: Envelope) -> None:
+def reserve_for_orders(events: list[Envelope]) -> None:
+    services.reserve_stock([(e.data["order_id"], e.data["lines"], e) for e in events])
+
+
+def release_for_cancelled_shipments(events: list[Envelope]) -> None:
     """Shipping confirmed a cancel: the order will never be dispatched, so its units go back."""
-    reason = "expired" if event.data["reason"] == EXPIRY_REASON else "cancelled"
-    services.release_reservation(event.data["order_id"], reason=reason, caused_by=event)
-
-
-def consume_for_dispatched_shipment(event: Envelope) -> None:
-    services.consume_reservation(event.data["order_id"], caused_by=event)
+    for event in events:
+        reason = "expired" if event.data["reason"] == EXPIRY_REASON else "cancelled"
+        services.release_reservation(event.data["order_id"], reason=reason, caused_by=event)
 
 
 def consume_for_dispatched_shipments(events: list[Envelope]) -> None:
@@ -31,11 +23,7 @@ def consume_for_dispatched_shipments(events: list[Envelope]) -> None:
 
 
 HANDLERS = {
-    "conveyor.shop.order.placed.v1": [reserve_for_order],
-    "conveyor.shipping.shipment.cancelled.v1": [release_for_cancelled_shipment],
-    "conveyor.shipping.shipment.dispatched.v1": [consume_for_dispatched_shipment],
-}
-BATCH_HANDLERS = {
     "conveyor.shop.order.placed.v1": reserve_for_orders,
+    "conveyor.shipping.shipment.cancelled.v1": release_for_cancelled_shipments,
     "conveyor.shipping.shipment.dispatched.v1": consume_for_dispatched_shipments,
 }

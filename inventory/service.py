@@ -1,8 +1,8 @@
 from eventbus.service import Service
 
-from .handlers import BATCH_HANDLERS, HANDLERS
+from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
-from .services import announce_batched_stock, announce_pending_stock, begin_stock_batch
+from .services import announce_pending_stock
 
 SERVICE = Service(
     name="inventory",
@@ -11,8 +11,5 @@ SERVICE = Service(
     inbox=InboxMessage,
     lease=RelayLease,
     handlers=HANDLERS,
-    batch_handlers=BATCH_HANDLERS,
-    batch_started=begin_stock_batch,
-    before_commit=announce_batched_stock,
     on_idle=announce_pending_stock,
 )

@@ -4,7 +4,6 @@ the events it causes through the outbox."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -16,6 +15,7 @@ from django.utils import timezone
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values, set_on_rows
+from eventbus.unit_of_work import before_commit, in_unit_of_work
 
 from .events import ReservationExpired, StockChanged, StockRejected, StockReleased, StockReserved
 from .models import Reservation, ReservationLine, StockItem
@@ -31,73 +31,67 @@ def _merge(lines: list[dict]) -> dict[str, int]:
     return dict(sorted(wanted.items()))  # a fixed order keeps two reservations from deadlocking
 
 
-# Inside a consumer batch, stock announcements are coalesced in time: each SKU's StockChanged goes out at
-# most every STOCK_ANNOUNCE_SECONDS, from whichever batch (or idle moment) comes after that. The event carries
+# A consumer batch's stock changes are coalesced in time: each SKU's StockChanged goes out at most every
+# STOCK_ANNOUNCE_SECONDS, at the end of whichever batch (or idle moment) comes after that. The event carries
 # absolute figures, so the latest one per SKU says everything a reader needs (Kafka Streams' record cache
-# does the same per commit interval). Per batch, as before, the number of StockChanged grew with the number
-# of batches: a faster consumer made smaller batches and so more events for everyone downstream. Until it is
-# announced, a SKU is marked in the database, so a crash delays the announcement and never loses it.
+# does the same per commit interval): a faster consumer, with smaller batches, does not send more events to
+# everyone downstream. Until it is announced, a SKU is marked in the database, so a crash delays the
+# announcement and never loses it. Changes outside a consumer batch (a restock, a stock-take) go out at once.
 STOCK_ANNOUNCE_SECONDS = 0.25
 
-_batch = threading.local()
-_last_causes: dict[str, Envelope | None] = {}  # the event that last touched each marked SKU (best effort)
-_announced_at = 0.0
-_maybe_pending = True  # a process that stopped before announcing may have left marks
+
+class _StockAnnouncer:
+    """This process's pace of announcements, and the event that last touched each SKU marked since."""
+
+    def __init__(self) -> None:
+        self.causes: dict[str, Envelope | None] = {}  # best effort: names each StockChanged's cause
+        self.announced_at = 0.0
+        self.maybe_marked = True  # a process that stopped before announcing may have left marks
+
+    def due(self) -> bool:
+        return time.monotonic() - self.announced_at >= STOCK_ANNOUNCE_SECONDS
+
+    def touched(self, skus: list[str]) -> None:
+        """The end of a batch (inside its transaction): announce every marked SKU when due, else mark these."""
+        self.maybe_marked = True
+        if self.due():
+            self.announce_marked(extra=skus)
+        else:
+            set_on_rows(StockItem, "announce_pending", True, sorted(skus), using=DB)
+
+    def announce_marked(self, extra: Iterable[str] = ()) -> None:
+        # Locked, so that on PostgreSQL a change committed meanwhile cannot lose its mark to this announcement.
+        marked = list(
+            StockItem.objects.using(DB).select_for_update().filter(announce_pending=True).values_list("sku", flat=True)
+        )
+        skus = sorted({*marked, *extra})
+        if skus:
+            _publish_stock({sku: self.causes.pop(sku, None) for sku in skus})
+        if marked:
+            set_on_rows(StockItem, "announce_pending", False, marked, using=DB)
+        self.announced_at, self.maybe_marked = time.monotonic(), False
 
 
-def begin_stock_batch() -> None:
-    """Inside a consumer batch, stock announcements wait for the batch's end (and then for their turn)."""
-    _batch.touched = {}
-
-
-def announce_batched_stock() -> None:
-    """Mark the SKUs this batch touched; when an announcement is due, announce every marked SKU."""
-    global _maybe_pending
-    touched, _batch.touched = getattr(_batch, "touched", None), None
-    if touched:
-        _last_causes.update(touched)
-        _maybe_pending = True
-        if not _announcement_due():
-            set_on_rows(StockItem, "announce_pending", True, sorted(touched), using=DB)
-            return
-    if _maybe_pending and _announcement_due():
-        _announce_marked(extra=touched or ())
+announcer = _StockAnnouncer()
 
 
 def announce_pending_stock() -> None:
     """Between polls: announce what earlier batches marked, once due (the end of a burst waits no longer)."""
-    if _maybe_pending and _announcement_due():
+    if announcer.maybe_marked and announcer.due():
         try:
             with transaction.atomic(using=DB):
-                _announce_marked()
+                announcer.announce_marked()
         except DatabaseError as exc:  # the marks stay; the next batch or idle moment tries again
             log.warning("stock changes not announced yet (database unavailable: %s); retrying", exc)
 
 
-def _announcement_due() -> bool:
-    return time.monotonic() - _announced_at >= STOCK_ANNOUNCE_SECONDS
-
-
-def _announce_marked(extra: Iterable[str] = ()) -> None:
-    global _announced_at, _maybe_pending
-    # Locked, so that on PostgreSQL a change committed meanwhile cannot lose its mark to this announcement.
-    marked = list(
-        StockItem.objects.using(DB).select_for_update().filter(announce_pending=True).values_list("sku", flat=True)
-    )
-    skus = sorted({*marked, *extra})
-    if skus:
-        _publish_stock({sku: _last_causes.pop(sku, None) for sku in skus})
-    if marked:
-        set_on_rows(StockItem, "announce_pending", False, marked, using=DB)
-    _announced_at, _maybe_pending = time.monotonic(), False
-
-
 def _announce(skus, caused_by: Envelope | None) -> None:
-    touched = getattr(_batch, "touched", None)
-    if touched is None:
+    if not in_unit_of_work(DB):
         _publish_stock(dict.fromkeys(skus, caused_by))
-    else:
-        touched.update(dict.fromkeys(skus, caused_by))
+        return
+    for sku in skus:
+        announcer.causes[sku] = caused_by
+        before_commit(DB, announcer.touched, sku)
 
 
 def _publish_stock(causes: dict[str, Envelope | None]) -> None:
@@ -106,13 +100,9 @@ def _publish_stock(causes: dict[str, Envelope | None]) -> None:
         publish(StockChanged(item.sku, item.on_hand, item.reserved, item.available), caused_by=causes[item.sku])
 
 
-def reserve_stock(order_id: str, lines: list[dict], caused_by: Envelope | None = None) -> bool:
-    """Reserve every line or none. Returns True when reserved; publishes StockReserved or StockRejected."""
-    return reserve_stock_for_orders([(order_id, lines, caused_by)])[0]
-
-
-def reserve_stock_for_orders(requests: list[tuple[str, list[dict], Envelope | None]]) -> list[bool]:
-    """`reserve_stock` for many orders, in their order, with a few statements for all of them.
+def reserve_stock(requests: list[tuple[str, list[dict], Envelope | None]]) -> list[bool]:
+    """For each (order id, lines, cause), in order: reserve every line or none, and publish StockReserved
+    or StockRejected. Says for each whether its order holds a reservation now. A few statements for all.
 
     The stock rows are read under lock (the whole database on SQLite, the rows on PostgreSQL), each order
     is decided in memory against what the orders before it took, and each SKU is written once. The
@@ -209,13 +199,9 @@ def release_reservation(order_id: str, reason: str = "cancelled", caused_by: Env
         return True
 
 
-def consume_reservation(order_id: str, caused_by: Envelope | None = None) -> bool:
-    """The goods left the warehouse: the reserved units leave the stock."""
-    return consume_reservations([(order_id, caused_by)])[0]
-
-
 def consume_reservations(dispatches: list[tuple[str, Envelope | None]]) -> list[bool]:
-    """`consume_reservation` for many orders: one read of their reservations, one write per SKU."""
+    """The goods of each (order id, cause) left the warehouse: its reserved units leave the stock. One read
+    of the reservations, one write per SKU; says for each whether it consumed a reservation."""
     with transaction.atomic(using=DB):
         ids = [str(order_id) for order_id, _ in dispatches]
         active = {

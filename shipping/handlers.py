@@ -6,12 +6,8 @@ from . import services
 
 
 def note_facts(events: list[Envelope]) -> None:
-    """The batch handler of OrderPlaced and StockReserved (one function, so a run may mix them)."""
+    """OrderPlaced and StockReserved (one function, so a run may mix them)."""
     services.note_saga_facts([_fact(event) for event in events])
-
-
-def note_fact(event: Envelope) -> None:
-    note_facts([event])
 
 
 def _fact(event: Envelope) -> services.SagaFact:
@@ -21,12 +17,8 @@ def _fact(event: Envelope) -> services.SagaFact:
 
 
 def decide_cancels(events: list[Envelope]) -> None:
-    """The batch handler of cancel requests, from the shop (a customer or staff) and from inventory (expiry)."""
+    """Cancel requests, from the shop (a customer or staff) and from inventory (an expired reservation)."""
     services.decide_cancels([_cancel_request(event) for event in events])
-
-
-def decide_cancel(event: Envelope) -> None:
-    decide_cancels([event])
 
 
 def _cancel_request(event: Envelope) -> services.CancelRequest:
@@ -41,12 +33,8 @@ CANCEL_REQUESTED = "conveyor.shop.order.cancel_requested.v1"
 RESERVATION_EXPIRED = "conveyor.inventory.reservation.expired.v1"
 EXPIRY_REASON = "reservation expired"  # inventory releases such a cancel's units as "expired"
 HANDLERS = {
-    ORDER_PLACED: [note_fact],
-    STOCK_RESERVED: [note_fact],
-    CANCEL_REQUESTED: [decide_cancel],
-    RESERVATION_EXPIRED: [decide_cancel],
-}
-BATCH_HANDLERS = {
-    **dict.fromkeys((ORDER_PLACED, STOCK_RESERVED), note_facts),
-    **dict.fromkeys((CANCEL_REQUESTED, RESERVATION_EXPIRED), decide_cancels),
+    ORDER_PLACED: note_facts,
+    STOCK_RESERVED: note_facts,
+    CANCEL_REQUESTED: decide_cancels,
+    RESERVATION_EXPIRED: decide_cancels,
 }

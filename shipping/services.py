@@ -6,12 +6,12 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 from eventbus.rows import insert_rows, locked_rows, update_rows
+from eventbus.unit_of_work import after_commit, unit_of_work
 
 from .events import ShipmentCancelled, ShipmentCancelRefused, ShipmentDelivered, ShipmentDispatched, ShipmentPacked
 from .models import Shipment
@@ -27,11 +27,15 @@ NEXT = {
 
 
 def _schedule(steps: list[tuple[str, str]]) -> None:
-    """After commit, the steps of a whole batch go to the courier as one task (see tasks.schedule_steps)."""
+    """After commit, the steps of the whole transaction go to the courier together (tasks.schedule_steps)."""
+    for step in steps:
+        after_commit(DB, _to_courier, step)
+
+
+def _to_courier(steps: list[tuple[str, str]]) -> None:
     from .tasks import schedule_steps
 
-    if steps:
-        transaction.on_commit(lambda: schedule_steps(steps), using=DB)
+    schedule_steps(steps)
 
 
 def _locked(order_id: str) -> Shipment:
@@ -52,7 +56,7 @@ class SagaFact:
 def note_saga_facts(facts: list[SagaFact]) -> list[Shipment]:
     """A shipment becomes ready once both facts are known, in either order; then its first step is
     scheduled. One read and two writes for any number of facts."""
-    with transaction.atomic(using=DB):
+    with unit_of_work(DB):
         ids = {str(fact.order_id) for fact in facts}
         shipments = {str(s.order_id): s for s in locked_rows(Shipment, ids, using=DB)}
         existing, touched, ready = set(shipments), [], []
@@ -94,7 +98,7 @@ def decide_cancels(requests: list[CancelRequest]) -> dict[str, str]:
     (ShipmentCancelRefused). An order shipping has not heard of yet is remembered as cancelled, so its
     late facts start nothing. Each order gets one answer, however often it is asked.
     Returns {order_id: "cancelled" | "refused"} for the answers given now."""
-    with transaction.atomic(using=DB):
+    with unit_of_work(DB):
         ids = {str(r.order_id) for r in requests}
         shipments = {str(s.order_id): s for s in locked_rows(Shipment, ids, using=DB)}
         new, changed, answers = [], [], {}
@@ -124,11 +128,6 @@ def decide_cancels(requests: list[CancelRequest]) -> dict[str, str]:
         return answers
 
 
-def advance_shipment(order_id: str, expected: str) -> str | None:
-    """Take the next courier step if the shipment is still at `expected`; return the new status."""
-    return advance_shipments([(order_id, expected)]).get(str(order_id))
-
-
 def advance_shipments(steps: list[tuple[str, str]]) -> dict[str, str]:
     """Take the next courier step of each shipment that is still at its expected status, in one
     transaction; return {order_id: new status} for those that moved. The next steps of the whole lot
@@ -140,7 +139,7 @@ def advance_shipments(steps: list[tuple[str, str]]) -> dict[str, str]:
     for order_id, status in steps:
         expected.setdefault(str(order_id), set()).add(status)
     moved: dict[str, str] = {}
-    with transaction.atomic(using=DB):
+    with unit_of_work(DB):
         # One order of locks for every batch, so two batches that share a shipment cannot deadlock.
         changed = []
         for shipment in locked_rows(Shipment, expected, using=DB):

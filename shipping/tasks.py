@@ -48,9 +48,9 @@ def advance_many(steps: list[list[str]]) -> int:
 
 @shared_task(name="shipping.advance", acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=10)
 def advance(order_id: str, expected: str) -> str | None:
-    from .services import advance_shipment
+    from .services import advance_shipments
 
-    return advance_shipment(order_id, expected)
+    return advance_shipments([(order_id, expected)]).get(str(order_id))
 
 
 @shared_task(name="shipping.reschedule_stalled")

@@ -33,10 +33,6 @@ def follow_events(events: list[Envelope]) -> None:
         services.follow_saga(steps)
 
 
-def follow_event(event: Envelope) -> None:
-    follow_events([event])
-
-
 def _step(event: Envelope) -> services.SagaStep:
     order_id = event.data["order_id"]
     if event.type == REJECTED:
@@ -53,5 +49,4 @@ def _step(event: Envelope) -> services.SagaStep:
 
 
 HANDLED = (RESERVED, REJECTED, EXPIRED, STOCK_CHANGED, *SHIPMENT_MOVED, SHIPMENT_CANCELLED, CANCEL_REFUSED_TYPE)
-HANDLERS = {event_type: [follow_event] for event_type in HANDLED}
-BATCH_HANDLERS = dict.fromkeys(HANDLERS, follow_events)  # one function, so a run may mix the types
+HANDLERS = dict.fromkeys(HANDLED, follow_events)  # one function, so a run may mix the types

@@ -1,6 +1,6 @@
 from eventbus.service import Service
 
-from .handlers import BATCH_HANDLERS, HANDLERS
+from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
@@ -10,5 +10,4 @@ SERVICE = Service(
     inbox=InboxMessage,
     lease=RelayLease,
     handlers=HANDLERS,
-    batch_handlers=BATCH_HANDLERS,
 )

@@ -13,12 +13,13 @@ from decimal import Decimal
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
 from eventbus.rows import insert_rows, locked_rows, update_rows
+from eventbus.unit_of_work import unit_of_work
 
 from . import live, selectors
 from .events import OrderCancelRequested, OrderPlaced
@@ -133,7 +134,7 @@ def place_order(
 
 
 def _place(email, name, address, wanted, products, session_key, *, token="", idempotency_key="", request_hash=""):
-    with transaction.atomic(using=DB):
+    with unit_of_work(DB):
         total = sum((products[s].price * q for s, q in wanted.items()), Decimal("0"))
         order = Order(email=email, name=name, address=address, total=total, session_key=session_key or "")
         token = token or token_for_key(idempotency_key, order.id)
@@ -188,7 +189,7 @@ def request_cancel(*, order_id, reason: str = "customer request") -> Order:
     """Ask for the order to be cancelled. The order keeps its stage: shipping, which owns the dispatch,
     answers, and only its confirmation cancels the order (and releases the stock). Asking again while a
     request waits changes nothing."""
-    with transaction.atomic(using=DB):
+    with unit_of_work(DB):
         order = Order.objects.using(DB).select_for_update().get(id=order_id)
         if order.status not in CANCELLABLE:
             raise NotCancellable(
@@ -224,7 +225,7 @@ def follow_saga(steps: list[SagaStep]) -> list[bool]:
     """Apply the steps in their order, with one read of the orders and two writes for all; say for each
     whether it changed anything. A late, duplicate or out-of-order event is logged and changes nothing; a
     protocol note is recorded once per order."""
-    with transaction.atomic(using=DB):
+    with unit_of_work(DB):
         ids = {step.order_id for step in steps}
         orders = {str(o.id): o for o in locked_rows(Order, ids, using=DB)}
         noted = _notes_of([step.order_id for step in steps if step.target in NOTES])

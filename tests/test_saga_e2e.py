@@ -24,14 +24,14 @@ def product(sku: str, units: int, price: str = "10.00") -> str:
     return sku
 
 
-def start_all(stack, *, shipping: bool = True, inventories: int = 1) -> str:
+def start_all(stack, *, courier: bool = True, inventories: int = 1) -> str:
     port = free_port()
     stack.web(port)
     stack.consumer("shop")
     for i in range(inventories):
         stack.consumer("inventory", f"inventory-{i}")
-    if shipping:
-        stack.consumer("shipping")
+    stack.consumer("shipping")
+    if courier:
         stack.celery()
     return f"http://127.0.0.1:{port}"
 
@@ -78,16 +78,18 @@ def test_over_quantity_is_rejected_and_nothing_stays_reserved(stack):
     assert not Reservation.objects.using("inventory").filter(order_id=placed["id"]).exists()
 
 
-def test_cancel_before_dispatch_releases_the_stock(stack):
+def test_a_cancel_before_dispatch_is_confirmed_by_shipping_and_releases_the_stock(stack):
     sku = product("E2E-CAP", 5)
-    base = start_all(stack, shipping=False)  # no courier: the order waits at `reserved`
+    base = start_all(stack, courier=False)  # no courier: the shipment waits, ready, at `reserved`
     _, placed = place(base, sku, 4)
     reach(base, placed, "reserved")
     assert StockItem.objects.using("inventory").get(sku=sku).reserved == 4
     status, body = http_json(
         "POST", f"{base}/api/orders/{placed['id']}/cancel", headers={"Authorization": f"Bearer {placed['token']}"}
     )
-    assert status == 200 and body["status"] == "cancelled", body
+    assert status == 202 and body["status"] == "reserved" and body["cancel"]["state"] == "requested", body
+    answered = reach(base, placed, "cancelled")  # shipping confirmed: the order ends cancelled
+    assert answered["cancel"]["state"] == "confirmed"
     wait_for(lambda: StockItem.objects.using("inventory").get(sku=sku).reserved == 0, 30, "the compensation")
     assert Reservation.objects.using("inventory").get(order_id=placed["id"]).status == "released"
     status, body = http_json(

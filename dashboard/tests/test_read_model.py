@@ -74,7 +74,7 @@ def test_a_redelivered_record_changes_nothing_but_a_new_record_of_the_same_event
     # the same event again at another offset (a replay): shown in the tail, the card stays where it is
     handle(record("reserved", order, seconds=1))
     handler_event = event("placed", order, offset=placed.offset + 5000)
-    handlers.record_event(handler_event)
+    handlers.record_events([handler_event])
     assert EventLog.objects.using("dashboard").count() == 3
     assert card(order).stage == "reserved"
 
@@ -132,9 +132,9 @@ def test_catch_up_returns_what_was_missed_and_a_snapshot_when_too_far_behind(mon
 def test_journey_lists_every_event_of_one_order_with_causation():
     order, other = new_order_id(), new_order_id()
     placed = event("placed", order)
-    handlers.record_event(placed)
-    handlers.record_event(event("placed", other))
-    handlers.record_event(event("reserved", order, seconds=2, causation_id=placed.id))
+    handlers.record_events([placed])
+    handlers.record_events([event("placed", other)])
+    handlers.record_events([event("reserved", order, seconds=2, causation_id=placed.id)])
     journey = read_model.journey(order)
     assert [e["type"] for e in journey["events"]] == [
         "conveyor.shop.order.placed.v1",
@@ -160,7 +160,7 @@ def counted_cards() -> dict[str, int]:
     return dict.fromkeys(STAGES, 0) | dict(rows)
 
 
-def test_the_batch_handler_builds_the_same_read_model_as_one_event_at_a_time():
+def test_a_batch_builds_the_same_read_model_as_one_event_at_a_time():
     orders = [new_order_id() for _ in range(3)]
     stages = ["packed", "placed", "reserved", "rejected", "placed", "delivered", "dispatched", "cancelled"]
     records = [record(stage, orders[i % 3], seconds=i) for i, stage in enumerate(stages)]
@@ -170,7 +170,7 @@ def test_the_batch_handler_builds_the_same_read_model_as_one_event_at_a_time():
     for model in (EventLog, OrderCard, TypeCounter, StageCount):
         model.objects.using("dashboard").all().delete()
     for one in records:
-        handlers.record_event(Dispatcher(service("dashboard")).decode(one))
+        handlers.record_events([Dispatcher(service("dashboard")).decode(one)])
     assert _read_model() == batched
     assert len(batched[2]) == len(stages)
 

@@ -32,19 +32,22 @@ def record(offset: int, event_type: str = CHANGED, sku: str = "MUG", event_id: s
 
 
 class Calls:
+    """Two handlers that log each call's events: `changed` for one type, `released` for another."""
+
     def __init__(self, fail_on: str | None = None):
         self.log: list[tuple[str, list[str]]] = []
         self.fail_on = fail_on
 
-    def one(self, event):
-        if event.subject == self.fail_on:
-            raise ValueError(f"cannot take {event.subject}")
-        self.log.append(("one", [event.subject]))
+    def changed(self, events):
+        self._take("changed", events)
 
-    def batch(self, events):
+    def released(self, events):
+        self._take("released", events)
+
+    def _take(self, name, events):
         if any(e.subject == self.fail_on for e in events):
-            raise ValueError("one of them is bad")
-        self.log.append(("batch", [e.subject for e in events]))
+            raise ValueError(f"cannot take {self.fail_on}")
+        self.log.append((name, [e.subject for e in events]))
 
 
 def service(calls: Calls) -> Service:
@@ -55,35 +58,34 @@ def service(calls: Calls) -> Service:
         inbox=InboxMessage,
         lease=RelayLease,
         group_name="test.batch." + uuid.uuid4().hex[:6],
-        handlers={CHANGED: [calls.one], RELEASED: [calls.one]},
-        batch_handlers={CHANGED: calls.batch},
+        handlers={CHANGED: calls.changed, RELEASED: calls.released},
     )
 
 
-def test_a_run_of_events_goes_to_the_batch_handler_once_and_fills_the_inbox():
+def test_a_run_of_events_goes_to_its_handler_in_one_call_and_fills_the_inbox():
     calls = Calls()
     svc = service(calls)
     result = Dispatcher(svc).handle([record(i, sku=f"S{i}") for i in range(3)])
-    assert calls.log == [("batch", ["S0", "S1", "S2"])]
+    assert calls.log == [("changed", ["S0", "S1", "S2"])]
     assert (result.handled, result.dead) == (3, [])
     assert InboxMessage.objects.using("inventory").filter(group=svc.group).count() == 3
 
 
-def test_a_failing_batch_falls_back_to_one_by_one_and_dead_letters_only_the_bad_event():
+def test_a_failing_run_falls_back_to_one_by_one_and_dead_letters_only_the_bad_event():
     calls = Calls(fail_on="S1")
     result = Dispatcher(service(calls)).handle([record(i, sku=f"S{i}") for i in range(3)])
-    assert calls.log == [("one", ["S0"]), ("one", ["S2"])]
+    assert calls.log == [("changed", ["S0"]), ("changed", ["S2"])]
     assert result.handled == 2
     assert [(d.record.offset, d.reason) for d in result.dead] == [(1, "handler-error")]
 
 
-def test_events_without_a_batch_handler_split_the_runs_and_keep_their_place():
+def test_an_event_of_another_handler_splits_the_runs_and_keeps_its_place():
     calls = Calls()
     released = record(2, RELEASED)
     records = [record(0, sku="A"), record(1, sku="B"), released, record(3, sku="C")]
     Dispatcher(service(calls)).handle(records)
     order_id = records[2].key.decode()
-    assert calls.log == [("batch", ["A", "B"]), ("one", [order_id]), ("batch", ["C"])]
+    assert calls.log == [("changed", ["A", "B"]), ("released", [order_id]), ("changed", ["C"])]
 
 
 def test_a_second_copy_in_the_batch_and_an_event_seen_before_are_skipped():
@@ -94,17 +96,18 @@ def test_a_second_copy_in_the_batch_and_an_event_seen_before_are_skipped():
     result = Dispatcher(svc).handle(
         [record(1, sku="OLD", event_id=first_id), record(2, sku="NEW"), record(3, sku="NEW", event_id=None)]
     )
-    assert calls.log[-1] == ("batch", ["NEW", "NEW"])  # two events (two ids) about the same SKU
+    assert calls.log[-1] == ("changed", ["NEW", "NEW"])  # two events (two ids) about the same SKU
     assert result.duplicates == 1
     twice = str(uuid.uuid4())
     result = Dispatcher(svc).handle([record(4, sku="X", event_id=twice), record(5, sku="X", event_id=twice)])
-    assert calls.log[-1] == ("batch", ["X"]) and result.duplicates == 1
+    assert calls.log[-1] == ("changed", ["X"]) and result.duplicates == 1
 
 
 class DatabaseRefuses:
     """Handlers that make the database itself refuse a write: what no retry can fix."""
 
-    def one(self, event):
+    def one(self, events):
+        [event] = events  # the refused writes fail a run, so each comes here alone
         sku = event.subject
         if sku == "CHECK":  # reserved > on_hand breaks the CHECK constraint (both databases)
             StockItem.objects.using("inventory").create(sku=f"CHK-{uuid.uuid4().hex[:6]}", on_hand=1, reserved=2)
@@ -123,7 +126,7 @@ def test_a_database_error_no_retry_can_fix_is_dead_lettered_not_raised():
         inbox=InboxMessage,
         lease=RelayLease,
         group_name="test.refused." + uuid.uuid4().hex[:6],
-        handlers={CHANGED: [refuses.one]},
+        handlers={CHANGED: refuses.one},
     )
     records = [record(i, sku=sku) for i, sku in enumerate(["OK-1", "CHECK", "BIG", "NUL", "OK-2"])]
     result = Dispatcher(svc).handle(records)  # raised before: the consumer died and met the batch again
@@ -138,7 +141,7 @@ def test_a_database_error_no_retry_can_fix_is_dead_lettered_not_raised():
 
 
 def test_an_outage_is_raised_for_the_batch_to_be_retried_never_dead_lettered():
-    def locked(event):
+    def locked(events):
         raise OperationalError("database is locked")
 
     svc = Service(
@@ -148,7 +151,7 @@ def test_an_outage_is_raised_for_the_batch_to_be_retried_never_dead_lettered():
         inbox=InboxMessage,
         lease=RelayLease,
         group_name="test.outage." + uuid.uuid4().hex[:6],
-        handlers={CHANGED: [locked]},
+        handlers={CHANGED: locked},
     )
     with pytest.raises(OperationalError):
         Dispatcher(svc).handle([record(0)])

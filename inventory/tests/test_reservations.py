@@ -43,7 +43,7 @@ def stock():
 
 def test_many_orders_at_once_decide_as_one_at_a_time(stock):
     orders = _orders()
-    assert services.reserve_stock_for_orders(orders) == [True, False, False, True, True]
+    assert services.reserve_stock(orders) == [True, False, False, True, True]
     together = _state()
     assert together[0] == [("CAP", 5, 1), ("MUG", 3, 3)]
     assert [kind for kind, _ in together[1]] == ["reserved", "rejected", "rejected", "reserved"]
@@ -53,13 +53,13 @@ def test_many_orders_at_once_decide_as_one_at_a_time(stock):
     for model in (Reservation, OutboxMessage):
         model.objects.using("inventory").all().delete()
     StockItem.objects.using("inventory").update(reserved=0)
-    assert [services.reserve_stock(*order) for order in orders] == [True, False, False, True, True]
+    assert [services.reserve_stock([order])[0] for order in orders] == [True, False, False, True, True]
     assert _state() == together
 
 
 def test_rejection_reasons_count_what_earlier_orders_of_the_batch_took(stock):
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    services.reserve_stock_for_orders(
+    services.reserve_stock(
         [(first, [{"sku": "MUG", "quantity": 2}], None), (second, [{"sku": "MUG", "quantity": 2}], None)]
     )
     row = OutboxMessage.objects.using("inventory").get(event_type__endswith="rejected.v1")
@@ -75,7 +75,7 @@ def _consumed_state():
 def test_many_dispatches_at_once_consume_as_one_at_a_time(stock):
     orders = _orders()
     a, b, _, _, d = (order_id for order_id, _, _ in orders)
-    services.reserve_stock_for_orders(orders)
+    services.reserve_stock(orders)
     services.release_reservation(d)
     dispatches = [(a, None), (b, None), (a, None), (d, None)]  # b never held stock, a twice, d released
 
@@ -86,5 +86,5 @@ def test_many_dispatches_at_once_consume_as_one_at_a_time(stock):
     Reservation.objects.using("inventory").filter(order_id=a).update(status=Reservation.Status.ACTIVE)
     StockItem.objects.using("inventory").filter(sku="CAP").update(on_hand=5, reserved=1)
     StockItem.objects.using("inventory").filter(sku="MUG").update(on_hand=3, reserved=2)
-    assert [services.consume_reservation(order_id) for order_id, _ in dispatches] == [True, False, False, False]
+    assert [services.consume_reservations([d])[0] for d in dispatches] == [True, False, False, False]
     assert _consumed_state() == together

@@ -4,8 +4,8 @@ and a SKU changed but not yet announced is marked in the database, so that no an
 import uuid
 
 import pytest
-from django.db import transaction
 
+from eventbus.unit_of_work import unit_of_work
 from inventory import services
 from inventory.models import OutboxMessage, StockItem
 
@@ -19,11 +19,9 @@ def announced() -> list[tuple[str, bytes]]:
 
 
 def consumer_batch(*orders) -> None:
-    """What the runner does around a batch: open it, handle its events, announce before the commit."""
-    with transaction.atomic(using="inventory"):
-        services.begin_stock_batch()
-        services.reserve_stock_for_orders([(str(uuid.uuid4()), lines, None) for lines in orders])
-        services.announce_batched_stock()
+    """What the dispatcher does around a batch: a unit of work whose before-commit actions announce."""
+    with unit_of_work("inventory"):
+        services.reserve_stock([(str(uuid.uuid4()), lines, None) for lines in orders])
 
 
 @pytest.fixture
@@ -31,8 +29,8 @@ def stock(monkeypatch):
     services.set_stock("MUG", 10)
     services.set_stock("CAP", 10)
     OutboxMessage.objects.using("inventory").all().delete()
-    monkeypatch.setattr(services, "_announced_at", 0.0)
-    monkeypatch.setattr(services, "_maybe_pending", False)
+    monkeypatch.setattr(services, "announcer", services._StockAnnouncer())
+    services.announcer.maybe_marked = False
 
 
 def test_batches_within_the_interval_are_announced_once_with_the_latest_figures(stock, monkeypatch):
@@ -58,7 +56,7 @@ def test_batches_within_the_interval_are_announced_once_with_the_latest_figures(
 
 def test_marks_left_by_a_stopped_consumer_are_announced_by_the_next(stock, monkeypatch):
     StockItem.objects.using("inventory").filter(sku="CAP").update(announce_pending=True, reserved=4)
-    monkeypatch.setattr(services, "_maybe_pending", True)  # as at start-up
+    services.announcer.maybe_marked = True  # as at start-up
 
     services.announce_pending_stock()
 

@@ -200,19 +200,19 @@ def test_stock_snapshot_then_live_availability(layer, products):
     async_to_sync(scenario)()
 
 
-@pytest.mark.django_db(databases=["default", "shop"])
-def test_one_commit_makes_one_push_with_every_change(place, monkeypatch, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(databases=["default", "shop"], transaction=True)
+def test_one_unit_of_work_makes_one_push_with_every_change(place, monkeypatch):
+    """A consumer's batch is a unit of work: everything it changed goes out in one channel-layer round."""
+    from eventbus.unit_of_work import unit_of_work
+
     first, second = place(), place()
     sent = []
     monkeypatch.setattr(live, "_send", sent.append)
-    with django_capture_on_commit_callbacks(using="shop", execute=True):
-        from django.db import transaction
-
-        with transaction.atomic(using="shop"):
-            services.follow_saga([services.SagaStep(str(first.order.id), "reserved", saga_event(first.order.id))])
-            rejected = services.SagaStep(str(second.order.id), "rejected", saga_event(second.order.id), rejection=[])
-            services.follow_saga([rejected])
-            services.update_availability("MUG-001", 7)
+    with unit_of_work("shop"):
+        services.follow_saga([services.SagaStep(str(first.order.id), "reserved", saga_event(first.order.id))])
+        rejected = services.SagaStep(str(second.order.id), "rejected", saga_event(second.order.id), rejection=[])
+        services.follow_saga([rejected])
+        services.update_availability("MUG-001", 7)
     assert len(sent) == 1
     groups = dict(sent[0])
     assert groups[live.order_group(first.order.id)] == {"type": "order.changed", "order_id": str(first.order.id)}
