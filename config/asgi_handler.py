@@ -1,6 +1,6 @@
 """Django's ASGI handler, with fewer crossings between the event loop and a request's thread.
 
-Django's own handler costs more per request than `/healthz` itself (`docs/performance.md`, sixth round),
+Django's own handler costs more per request than `/healthz` itself (measured in `docs/performance.md`),
 for two reasons this handler removes:
 
 - It loads the middleware chain in async mode. Ours is sync where it matters (WhiteNoise's middleware is
@@ -27,7 +27,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 
-KEEP_THREADS = 16  # idle request threads kept; more requests at once get threads of their own, as before
+KEEP_THREADS = 16  # idle request threads kept; more requests at once get threads of their own
 
 
 class _RequestThread(ThreadPoolExecutor):

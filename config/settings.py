@@ -1,4 +1,4 @@
-"""Conveyor settings. Every value comes from the environment (a `.env` file is read too); see ARCHITECTURE 4."""
+"""Conveyor settings. Every value comes from the environment (a `.env` file is read too); the README lists them."""
 
 import os
 from pathlib import Path
@@ -196,7 +196,7 @@ KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX")  # lets test runs share a broker 
 OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.5"))
 
 # Each bounded app's wiring, found by run_consumer (the event bus never imports an app by name).
-CONVEYOR_SERVICES = {app: f"{app}.service.SERVICE" for app in BOUNDED_APPS}
+CONVEYOR_SERVICES = {app: f"{app}.wiring.SERVICE" for app in BOUNDED_APPS}
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {

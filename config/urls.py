@@ -1,4 +1,4 @@
-"""Routes (ARCHITECTURE 6): each bounded app brings its own; config only composes them."""
+"""Routes: each bounded app brings its own; config only composes them."""
 
 from django.contrib import admin
 from django.urls import include, path

@@ -83,7 +83,6 @@ class LagSampler:
         self.groups = groups
         self.interval = interval
         self.latest: list[dict] | None = None  # handed to the consumer thread, which writes and pushes it
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reader = None
         self._prev: dict[str, tuple[float, int]] = {}
@@ -96,11 +95,9 @@ class LagSampler:
             self._thread = threading.Thread(target=self._run, name="dashboard-lag", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:  # a daemon thread: it lives as long as the consumer process
+            time.sleep(self.interval)
             try:
                 if self._reader is None:
                     from eventbus.lag import LagReader

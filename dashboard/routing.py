@@ -1,5 +1,5 @@
 from django.urls import path
 
-from .consumers import DashboardConsumer
+from .sockets import DashboardConsumer
 
 websocket_urlpatterns = [path("ws/dashboard/", DashboardConsumer.as_asgi())]

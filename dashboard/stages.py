@@ -1,4 +1,4 @@
-"""Which stage an event puts an order in, and whether a card may move there (ARCHITECTURE 2).
+"""Which stage an event puts an order in, and whether a card may move there.
 
 Events of one order travel on different topics, so they may reach the dashboard out of order, and a
 redelivered or replayed event may come twice. A card therefore only ever moves forward along the main

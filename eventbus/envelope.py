@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 in Kafka binary content mode (ARCHITECTURE 5), through the `cloudevents` Kafka binding.
+"""CloudEvents 1.0 in Kafka binary content mode through the `cloudevents` Kafka binding.
 
 The value is the JSON `data`; attributes travel as `ce_*` headers plus `content-type`; the Kafka key is
 the aggregate id (`ce_subject`). Decoding is strict: anything a consumer cannot trust raises `Poison`.

@@ -12,6 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from . import schemas
+from .backoff import next_delay
 
 log = logging.getLogger("eventbus")
 BrokerUnavailable = (KafkaError,)
@@ -97,7 +98,7 @@ def wait_for_partitions(consumer: KafkaConsumer, topics: list[str], stopping, ti
 
 def wait_for_broker(what: str, stop=lambda: False) -> None:
     """Block until the broker answers, saying plainly what is wrong while it does not."""
-    delay = 0.5
+    delay = next_delay()
     while not stop():
         try:
             admin = make_admin()
@@ -113,4 +114,4 @@ def wait_for_broker(what: str, stop=lambda: False) -> None:
                 delay,
             )
             time.sleep(delay)
-            delay = min(delay * 2, 10)
+            delay = next_delay(delay)

@@ -6,7 +6,7 @@ import threading
 
 from django.db import connections
 
-from . import envelope
+from . import envelope, schemas
 from .envelope import Envelope
 from .events import Event
 from .rows import insert_rows
@@ -103,3 +103,10 @@ def publish_raw(service_name: str, *, topic: str, key: bytes | None, value: byte
 
 
 RAW_TOPIC_PREFIX = "raw:"  # the relay sends these to the physical topic as is
+
+
+def physical_topic(outbox_topic: str) -> str:
+    """Where the relay sends an outbox row: a catalogue topic with the run's prefix, or a raw one as is."""
+    if outbox_topic.startswith(RAW_TOPIC_PREFIX):
+        return outbox_topic.removeprefix(RAW_TOPIC_PREFIX)
+    return schemas.topic_name(outbox_topic)

@@ -19,8 +19,9 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, tran
 from django.db.models import Q
 from django.utils import timezone
 
-from . import kafka_io, schemas
-from .outbox import RAW_TOPIC_PREFIX, register_waker
+from . import kafka_io
+from .backoff import next_delay
+from .outbox import physical_topic, register_waker
 from .rows import oldest_unset, set_on_rows
 from .service import Service
 
@@ -88,9 +89,7 @@ class Relay:
             (
                 position,
                 self.producer.send(
-                    topic.removeprefix(RAW_TOPIC_PREFIX)
-                    if topic.startswith(RAW_TOPIC_PREFIX)
-                    else schemas.topic_name(topic),
+                    physical_topic(topic),
                     key=key.encode(),
                     value=bytes(value),
                     headers=[(name, text.encode()) for name, text in headers.items()],
@@ -124,11 +123,11 @@ class Relay:
                 log.warning(
                     "%s relay: Kafka unreachable (%s); events stay in the outbox; retrying", self.service.name, exc
                 )
-                sent, delay = 0, min(max(delay * 2, 0.5), 10)
+                sent, delay = 0, next_delay(delay)
             except DatabaseError as exc:
                 log.warning("%s relay: database unavailable (%s); retrying", self.service.name, exc)
                 close_old_connections()
-                sent, delay = 0, min(max(delay * 2, 0.5), 10)
+                sent, delay = 0, next_delay(delay)
             if sent == 0:
                 # A relay that does not hold the lease only checks now and then whether it is free.
                 self.wake.wait(delay if self.lease_until else max(delay, 1.0))

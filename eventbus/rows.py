@@ -6,7 +6,7 @@ and resolves every `filter()`, `create()` and `bulk_update()` afresh (about 0.1 
 ORM's field conversions (`pre_save`, `get_db_prep_save`, so `auto_now` and JSON and UUID fields behave as
 in `save()`, and the converters the ORM applies to what the database returns) and skip the query
 compiler. Only identifiers from a model's own metadata are formatted into the SQL; every value is a
-parameter. Figures: docs/performance.md, changes 9, 14 and 24–30.
+parameter. The measurements behind each are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -179,8 +179,8 @@ def present_keys(model: type[Model], fields: tuple[str, ...], keys: Iterable[tup
 
     Keys that share all but their last value are asked together, `(a = %s AND b = %s AND c IN (…))`, the
     groups joined by OR: the form both SQLite and PostgreSQL answer from a unique index on `fields`. (The
-    ORM's `Q(a=…, b=…, c__in=…) | …` compiles each value into an expression of its own, which cost the
-    dashboard's consumer a third of its CPU at the bench's peak.)"""
+    ORM's `Q(a=…, b=…, c__in=…) | …` compiles each value into an expression of its own: a third of the
+    dashboard consumer's CPU under load, docs/performance.md.)"""
     groups: dict[tuple, list] = {}
     for key in keys:
         groups.setdefault(tuple(key[:-1]), []).append(key[-1])

@@ -21,6 +21,7 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLarg
 from kafka.structs import OffsetAndMetadata
 
 from . import kafka_io, metrics
+from .backoff import next_delay
 from .dispatch import TRANSIENT_ERRORS, DeadLetter, Dispatcher, Record, is_dead_letter_topic
 from .relay import Relay
 from .service import Service
@@ -149,10 +150,10 @@ class ConsumerRunner:
             log.info("%s: stopped cleanly", name)
 
     def _poll(self, timeout_ms: int) -> dict:
-        """kafka-python 3.0 can raise a retriable error out of poll() while the group coordinator moves: when
-        the coordinator's node was killed, the metadata refresh of the coordinator lookup met a refused
-        connection and raised it (tests/faults/test_cluster.py; two of three consumers died of it once). A
-        later poll finds the new coordinator, so this waits a moment and reports an empty poll instead."""
+        """kafka-python 3.0 can raise a retriable error out of poll() while the group coordinator moves (when
+        the coordinator's node dies, the metadata refresh of the coordinator lookup meets a refused connection;
+        tests/faults/test_cluster.py kills it). A later poll finds the new coordinator, so this waits a moment
+        and reports an empty poll instead."""
         try:
             return self.consumer.poll(timeout_ms=timeout_ms, max_records=500)
         except KafkaError as exc:
@@ -177,7 +178,7 @@ class ConsumerRunner:
             for r in polled[tp]
         ]
         started = time.perf_counter()
-        delay = 0.5
+        delay = next_delay()
         while True:
             try:
                 result = self.dispatcher.handle(records)
@@ -197,7 +198,7 @@ class ConsumerRunner:
                 if self.stopping.wait(delay):
                     self._rewind(polled)
                     return
-                delay = min(delay * 2, 10)
+                delay = next_delay(delay)
         if os.environ.get("EVENTBUS_CRASH_AT") == "consumer-after-commit":  # fault-injection tests only
             os.kill(os.getpid(), signal.SIGKILL)
         if result.dead and not self._dead_letter(result.dead):
@@ -286,7 +287,7 @@ class ConsumerRunner:
             )
         # The offsets are committed only once every dead letter is safe, so a failed send is retried (a record
         # too large is cut, below) and never raised: a dead letter must not stop the consumer.
-        delay = 0.5
+        delay = next_delay()
         pending = [(record, fit_for_dead_letter_topic(record.value, headers)) for record, headers in pending]
         while pending:
             try:
@@ -312,7 +313,7 @@ class ConsumerRunner:
                 )
                 if self.stopping.wait(delay):
                     return False
-                delay = min(delay * 2, 10)
+                delay = next_delay(delay)
         metrics.dead_letters.labels(self.service.group).inc(len(pending))
         return True
 
@@ -348,3 +349,37 @@ class ConsumerRunner:
                 type(exc).__name__,
                 exc,
             )
+
+
+def run_together(runners: list[ConsumerRunner]) -> int:
+    """Run several services' consumers in one process, each in a thread of its own with its own group,
+    inbox, offsets and relay: fewer processes on a small machine, while each service still scales apart.
+    SIGTERM/SIGINT stop them all, each after its batch in hand; if one dies, the others stop too and the
+    process exits 1, so that a supervisor restarts the lot. Returns the exit status."""
+    stopping = threading.Event()
+    failed: list[str] = []
+    for runner in runners:
+        runner.stopping = stopping
+
+    def _stop(signum, _frame):
+        log.info("%s received; every consumer finishes the batch in hand", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    def run(runner: ConsumerRunner) -> None:
+        try:
+            runner.run()
+        except BaseException:
+            log.exception("%s: the consumer stopped on an error; stopping the others", runner.service.name)
+            failed.append(runner.service.name)
+            stopping.set()
+
+    threads = [threading.Thread(target=run, args=(r,), name=f"consumer-{r.service.name}") for r in runners]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(0.5)  # short joins: the main thread stays free to take a signal
+    return 1 if failed else 0

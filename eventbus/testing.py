@@ -8,10 +8,9 @@ from collections import defaultdict
 
 from django.utils import timezone
 
-from . import schemas
 from .dispatch import DeadLetter, Dispatcher, Record
 from .envelope import Envelope
-from .outbox import RAW_TOPIC_PREFIX
+from .outbox import physical_topic
 from .service import Service, service
 
 
@@ -31,13 +30,11 @@ class InMemoryBus:
         for svc in self.services:
             rows = svc.outbox.objects.using(svc.database).filter(sent_at__isnull=True).order_by("position")
             for row in rows:
-                topic = (
-                    row.topic.removeprefix(RAW_TOPIC_PREFIX)
-                    if row.topic.startswith(RAW_TOPIC_PREFIX)
-                    else schemas.topic_name(row.topic)
-                )
                 self.inject(
-                    topic, bytes(row.value), [(k, v.encode()) for k, v in row.headers.items()], row.key.encode()
+                    physical_topic(row.topic),
+                    bytes(row.value),
+                    [(k, v.encode()) for k, v in row.headers.items()],
+                    row.key.encode(),
                 )
                 moved += 1
             rows.update(sent_at=timezone.now())

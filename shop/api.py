@@ -1,4 +1,4 @@
-"""The JSON API (ARCHITECTURE 6), with django-ninja; OpenAPI 3 at /api/openapi.json.
+"""The JSON API with django-ninja; OpenAPI 3 at /api/openapi.json.
 
 Who may do what:
 - placing an order needs nothing (a public, token-less call; rate-limited per client);
@@ -28,8 +28,8 @@ from pydantic import ConfigDict, Field, StrictInt, StringConstraints, field_vali
 from . import ratelimit, selectors, services
 from .access import is_staff
 from .json_body import json_only
+from .limits import ADDRESS_MAX, EMAIL_MAX, MAX_LINES, MAX_QUANTITY, NAME_MAX, SKU_MAX
 from .models import Order
-from .services import MAX_QUANTITY
 
 api = NinjaAPI(
     title="Conveyor shop API",
@@ -37,8 +37,6 @@ api = NinjaAPI(
     description="Place orders and follow them through the saga. Statuses: " + ", ".join(Order.Status.values) + ".",
     urls_namespace="shop:api",
 )
-
-MAX_LINES = 50
 
 
 def _database_unavailable(request, exc):
@@ -54,7 +52,7 @@ api.add_exception_handler(InterfaceError, _database_unavailable)
 
 # --------------------------------------------------------------------------- schemas
 
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SKU_MAX)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -68,9 +66,9 @@ class LineIn(Strict):
 
 
 class OrderIn(Strict):
-    email: Annotated[Text, StringConstraints(max_length=254)]
-    name: Annotated[Text, StringConstraints(max_length=200)]
-    address: Annotated[Text, StringConstraints(max_length=1000)]
+    email: Annotated[Text, StringConstraints(max_length=EMAIL_MAX)]
+    name: Annotated[Text, StringConstraints(max_length=NAME_MAX)]
+    address: Annotated[Text, StringConstraints(max_length=ADDRESS_MAX)]
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
 
     @field_validator("email")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from . import selectors
+from .limits import MAX_QUANTITY
 from .models import Product
-from .services import MAX_QUANTITY
 
 SESSION_CART = "shop.cart"
 

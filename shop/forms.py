@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .services import MAX_QUANTITY
+from .limits import ADDRESS_MAX, EMAIL_MAX, MAX_QUANTITY, NAME_MAX
 
 
 class ErrorsDescribeFields:
@@ -35,9 +35,8 @@ class CheckoutForm(ErrorsDescribeFields, forms.Form):
     # A one-time value per checkout page: a double submit or a reload of the POST carries the same one, and
     # places one order (it becomes the order's idempotency key, with the session's key).
     nonce = forms.RegexField(regex=r"^[A-Za-z0-9_-]{16,64}$", required=False, widget=forms.HiddenInput)
-    # Limits match shop.services.place_order, which checks them again for every other caller.
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = forms.EmailField(max_length=EMAIL_MAX, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    name = forms.CharField(max_length=NAME_MAX, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     address = forms.CharField(
-        max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"})
+        max_length=ADDRESS_MAX, widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"})
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .consumers import OrderConsumer, StockConsumer
+from .sockets import OrderConsumer, StockConsumer
 
 websocket_urlpatterns = [
     path("ws/orders/<uuid:order_id>/", OrderConsumer.as_asgi()),

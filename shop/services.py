@@ -23,11 +23,11 @@ from eventbus.unit_of_work import unit_of_work
 
 from . import live, selectors
 from .events import OrderCancelRequested, OrderPlaced
+from .limits import ADDRESS_MAX, EMAIL_MAX, MAX_QUANTITY, NAME_MAX
 from .models import IdempotencyKey, Order, OrderHistory, OrderLine, Product
 from .stages import CANCEL_REFUSED, CANCEL_REQUESTED, CANCELLABLE, NOTES, path_to
 
 DB = "shop"
-MAX_QUANTITY = 100
 log = logging.getLogger("shop")
 
 
@@ -77,7 +77,11 @@ def place_order(
     same token); a repeat with another request raises IdempotencyConflict.
     """
     errors: dict[str, list[str]] = {}
-    for field, value, limit in (("email", email, 254), ("name", name, 200), ("address", address, 1000)):
+    for field, value, limit in (
+        ("email", email, EMAIL_MAX),
+        ("name", name, NAME_MAX),
+        ("address", address, ADDRESS_MAX),
+    ):
         if not (value or "").strip():
             errors.setdefault(field, []).append("This field is required.")
         elif len(value) > limit:

@@ -9,7 +9,7 @@ from broker.launch import Cluster
 from inventory import services as inventory
 from inventory.models import Reservation, StockItem
 from shop.models import OutboxMessage, Product
-from tests.support import free_port, free_port_pair, http_json, wait_for
+from tests.support import PYTHON, ROOT, free_port, free_port_pair, http_json, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -137,3 +137,30 @@ def test_an_order_placed_while_the_broker_is_down_is_delivered_after_it_returns(
     own_broker.start()
     own_broker.wait_ready()
     reach(base, placed, "delivered", timeout=120)
+
+
+def test_several_services_in_one_consumer_process_run_the_saga_and_stop_cleanly(stack):
+    sku = product("E2E-ONE", 5)
+    port = free_port()
+    stack.web(port)
+    base = f"http://127.0.0.1:{port}"
+    together = [PYTHON, "manage.py", "run_consumer", "shop", "inventory", "shipping"]
+    process = stack.start("consumers", together)
+    stack.celery()
+    _, placed = place(base, sku, 2)
+    reach(base, placed, "delivered")
+    log = stack.log("consumers")
+    for name in ("shop", "inventory", "shipping"):  # each service with its own consumer group
+        assert f"as group {stack.env['KAFKA_TOPIC_PREFIX']}conveyor.{name}" in log, log[-2000:]
+    assert stack.stop("consumers") == 0 and process.returncode == 0
+    assert "shop: stopped cleanly" in stack.log("consumers") and "shipping: stopped cleanly" in stack.log("consumers")
+
+
+def test_run_consumer_names_the_services_it_knows_when_given_another():
+    import subprocess
+
+    done = subprocess.run(
+        [PYTHON, "manage.py", "run_consumer", "shop", "warehouse"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "no service named 'warehouse'; known: shop, inventory, shipping, dashboard" in done.stderr

@@ -17,6 +17,12 @@ pytestmark = pytest.mark.django_db(
 )
 
 
+@pytest.fixture(autouse=True)
+def stock_announced_every_batch(monkeypatch):
+    """Stock levels are coalesced in time (at most every 0.25 s); these tests read them after each batch."""
+    monkeypatch.setattr(inventory, "STOCK_ANNOUNCE_SECONDS", 0)
+
+
 @pytest.fixture
 def bus():
     celery_app.conf.task_always_eager = True  # courier steps run inline

@@ -14,7 +14,7 @@ from django.test import Client
 
 from config.asgi import application
 from dashboard import frames, live, read_model
-from dashboard.consumers import DashboardConsumer
+from dashboard.sockets import DashboardConsumer
 from eventbus.dispatch import Dispatcher
 from eventbus.service import service
 

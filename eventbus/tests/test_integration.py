@@ -1,4 +1,4 @@
-"""The event bus against the real broker, with real consumer processes (ISSUE 3 §4)."""
+"""The event bus against the real broker, with real consumer processes."""
 
 import signal
 import sqlite3

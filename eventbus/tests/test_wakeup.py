@@ -12,7 +12,10 @@ from tests.support import wait_for
 
 
 @pytest.fixture
-def listening(redis_url):
+def listening(redis_url, monkeypatch):
+    # This session's Redis, whatever an earlier test left in the process's client or its quiet period.
+    monkeypatch.setattr(wakeup, "_client", None)
+    monkeypatch.setattr(wakeup, "_quiet_until", 0.0)
     flag, stopping = threading.Event(), threading.Event()
     thread = wakeup.listen("shop", flag, stopping)
     # The listener subscribes in its own thread: wake it until it has, so the test starts subscribed.

@@ -1,4 +1,4 @@
-"""The JSON API (ARCHITECTURE 6): every route, every status, and bad bodies that must never 500."""
+"""The JSON API: every route, every status, and bad bodies that must never 500."""
 
 import json
 import uuid

@@ -1,4 +1,4 @@
-"""The storefront through Django's test client: catalogue, cart, checkout (ARCHITECTURE 6 and 7)."""
+"""The storefront through Django's test client: catalogue, cart, checkout."""
 
 import re
 

@@ -1,15 +1,18 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.heap import freeze_startup_objects
-from eventbus.runner import ConsumerRunner
+from eventbus.runner import ConsumerRunner, run_together
 from eventbus.service import service
 
 
 class Command(BaseCommand):
-    help = "Run one service's consumer loop and its outbox relay. Run N copies to share the partitions."
+    help = (
+        "Run services' consumer loops and outbox relays: one service, or several in one process (each keeps its "
+        "own consumer group). Run N copies to share the partitions."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("service", help="shop, inventory, shipping or dashboard")
+        parser.add_argument("services", nargs="+", metavar="service", help="shop, inventory, shipping, dashboard")
         parser.add_argument("--no-relay", action="store_true", help="consume only (another process relays)")
         parser.add_argument(
             "--replay",
@@ -18,11 +21,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        names = list(dict.fromkeys(options["services"]))
         try:
-            svc = service(options["service"])
+            services = [service(name) for name in names]
         except LookupError as exc:
             raise CommandError(str(exc)) from None
-        runner = ConsumerRunner(svc, relay=not options["no_relay"], replay=options["replay"])
-        runner.install_signal_handlers()
+        runners = [ConsumerRunner(svc, relay=not options["no_relay"], replay=options["replay"]) for svc in services]
         freeze_startup_objects()
-        runner.run()
+        if len(runners) == 1:
+            runners[0].install_signal_handlers()
+            runners[0].run()
+        elif run_together(runners):
+            raise CommandError(f"a consumer of {', '.join(names)} stopped on an error (see the log above)")

@@ -1,11 +1,14 @@
+"""The shop service as the event bus runs it (`run_consumer shop`): its database, outbox, inbox and
+handlers."""
+
 from eventbus.service import Service
 
 from .handlers import HANDLERS
 from .models import InboxMessage, OutboxMessage, RelayLease
 
 SERVICE = Service(
-    name="shipping",
-    database="shipping",
+    name="shop",
+    database="shop",
     outbox=OutboxMessage,
     inbox=InboxMessage,
     lease=RelayLease,

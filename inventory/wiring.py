@@ -1,3 +1,6 @@
+"""The inventory service as the event bus runs it (`run_consumer inventory`): its database, outbox, inbox and
+handlers."""
+
 from eventbus.service import Service
 
 from .handlers import HANDLERS

@@ -1,3 +1,6 @@
+"""The dashboard service as the event bus runs it (`run_consumer dashboard`): its database, outbox, inbox and
+handlers."""
+
 from eventbus.service import Service
 
 from .handlers import HANDLERS, record_poison
