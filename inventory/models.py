@@ -10,7 +10,7 @@ class StockItem(models.Model):
     reserved = models.PositiveIntegerField(default=0)
     # Every unit put in by restocks and stock-takes, net: received - units dispatched = on_hand always
     # (the audit checks it), since units leave only when a dispatch consumes a reservation.
-    received = models.IntegerField(default=0)
+    received = models.IntegerField(default=0, db_default=0)
     # Changed by a consumer batch and not yet announced in a StockChanged (services.announce_batched_stock).
     announce_pending = models.BooleanField(default=False, db_default=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
