@@ -198,6 +198,10 @@ KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX")  # lets test runs share a broker 
 # The relay wakes on each commit (in-process, or through Redis from the web and Celery); its poll only
 # catches a missed wake-up (Redis away). Every 50 ms, the idle polls were half of each consumer's idle CPU.
 OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.5"))
+# /metrics reads every group's lag from the broker (eventbus/lag_scrape.py): cached this long, and a scrape
+# waits at most this long for the broker before answering conveyor_group_lag_up 0.
+CONSUMER_LAG_CACHE_SECONDS = float(env("CONSUMER_LAG_CACHE_SECONDS", "5"))
+CONSUMER_LAG_SCRAPE_TIMEOUT_SECONDS = float(env("CONSUMER_LAG_SCRAPE_TIMEOUT_SECONDS", "3"))
 
 # Each bounded app's wiring, found by run_consumer (the event bus never imports an app by name).
 CONVEYOR_SERVICES = {app: f"{app}.service.SERVICE" for app in BOUNDED_APPS}

@@ -48,18 +48,26 @@ def outbox_and_lag_text() -> bytes:
         "# HELP conveyor_outbox_oldest_age_seconds Age of the oldest unsent outbox row",
         "# TYPE conveyor_outbox_oldest_age_seconds gauge",
     ]
+    # A live relay renews its lease every few seconds (eventbus/relay.py); none unexpired means no relay runs.
+    relays = [
+        "# HELP conveyor_relay_up 1 when a relay holds the app's outbox lease (it is alive), 0 when none does",
+        "# TYPE conveyor_relay_up gauge",
+    ]
     for name in settings.CONVEYOR_SERVICES:
         svc = service(name)
         try:
             pending = svc.outbox.objects.using(svc.database).filter(sent_at__isnull=True)
             stats = pending.aggregate(oldest=Min("created_at"))
             count = pending.count()
+            leases = svc.lease.objects.using(svc.database)
+            relay_up = leases.filter(name="relay", expires_at__gt=timezone.now()).exists()
         except Exception:  # noqa: S112 (a database that is away shows in /readyz; /metrics still answers)
             continue
         age = (timezone.now() - stats["oldest"]).total_seconds() if stats["oldest"] else 0.0
         lines.append(f'conveyor_outbox_pending{{app="{name}"}} {count}')
         ages.append(f'conveyor_outbox_oldest_age_seconds{{app="{name}"}} {age:.3f}')
-    return ("\n".join(lines + ages) + "\n").encode()
+        relays.append(f'conveyor_relay_up{{app="{name}"}} {int(relay_up)}')
+    return ("\n".join(lines + ages + relays) + "\n").encode()
 
 
 websocket_clients = Gauge(
