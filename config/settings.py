@@ -198,6 +198,14 @@ KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX")  # lets test runs share a broker 
 # The relay wakes on each commit (in-process, or through Redis from the web and Celery); its poll only
 # catches a missed wake-up (Redis away). Every 50 ms, the idle polls were half of each consumer's idle CPU.
 OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.5"))
+# A consumer whose committed offset retention deleted: "fail" (stop, say so) or "earliest-with-marker" (go on
+# from the earliest record and dead-letter a marker saying how many offsets were skipped). eventbus/offset_loss.py
+KAFKA_OFFSET_RESET = env("KAFKA_OFFSET_RESET", "fail")
+if KAFKA_OFFSET_RESET not in ("fail", "earliest-with-marker"):
+    raise ImproperlyConfigured(
+        f"KAFKA_OFFSET_RESET={KAFKA_OFFSET_RESET!r}: write 'fail' (stop a consumer whose committed offset is gone) "
+        "or 'earliest-with-marker' (go on from the earliest record and dead-letter a marker)"
+    )
 # /metrics reads every group's lag from the broker (eventbus/lag_scrape.py): cached this long, and a scrape
 # waits at most this long for the broker before answering conveyor_group_lag_up 0.
 CONSUMER_LAG_CACHE_SECONDS = float(env("CONSUMER_LAG_CACHE_SECONDS", "5"))

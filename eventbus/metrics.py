@@ -6,6 +6,14 @@ from prometheus_client import Counter, Gauge, Histogram
 events_handled = Counter("conveyor_events_handled_total", "Events applied by a consumer group", ["group", "type"])
 events_duplicate = Counter("conveyor_events_duplicate_total", "Redelivered events skipped by the inbox", ["group"])
 dead_letters = Counter("conveyor_dead_letters_total", "Events sent to a dead-letter topic", ["group"])
+offsets_out_of_range = Counter(
+    "conveyor_offsets_out_of_range_total",
+    "Committed offsets found deleted by retention (the consumer stops, or skips with a marker)",
+    ["group", "topic"],
+)
+offsets_skipped = Counter(
+    "conveyor_offsets_skipped_total", "Offsets skipped after a lost committed offset", ["group", "topic"]
+)
 consumer_retries = Counter("conveyor_consumer_retries_total", "Batches retried after a transient error", ["group"])
 handler_seconds = Histogram(
     "conveyor_handler_seconds",

@@ -17,10 +17,16 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import close_old_connections, connections
 from kafka import ConsumerRebalanceListener
-from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+    RecordListTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from . import kafka_io, metrics
+from . import kafka_io, metrics, offset_loss
 from .dispatch import TRANSIENT_ERRORS, DeadLetter, Dispatcher, Record, is_dead_letter_topic
 from .relay import Relay
 from .service import Service
@@ -113,7 +119,9 @@ class ConsumerRunner:
         kafka_io.ensure_topics()
         relay_thread = self.relay.start() if self.relay else None
         topics = self.service.topics()
-        self.consumer = kafka_io.make_consumer(self.service.group, name)
+        # "none": kafka-python reports a partition without a committed offset (started below from the earliest,
+        # as a new group should) apart from one whose committed offset retention deleted (offset_loss.py).
+        self.consumer = kafka_io.make_consumer(self.service.group, name, auto_offset_reset="none")
         # A first join before the topics' metadata arrived can leave the member with no partitions
         # until the next rebalance; ask for every topic's partitions first.
         kafka_io.wait_for_partitions(self.consumer, topics, self.stopping)
@@ -155,6 +163,12 @@ class ConsumerRunner:
         later poll finds the new coordinator, so this waits a moment and reports an empty poll instead."""
         try:
             return self.consumer.poll(timeout_ms=timeout_ms, max_records=500)
+        except NoOffsetForPartitionError as exc:
+            offset_loss.start_from_earliest(self, exc)
+            return {}
+        except OffsetOutOfRangeError as exc:
+            offset_loss.handle_out_of_range(self, exc)  # raises OffsetsLost unless KAFKA_OFFSET_RESET allows
+            return {}
         except KafkaError as exc:
             if not getattr(exc, "retriable", False):
                 raise

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.heap import freeze_startup_objects
+from eventbus.offset_loss import OffsetsLost
 from eventbus.runner import ConsumerRunner
 from eventbus.service import service
 
@@ -25,4 +26,7 @@ class Command(BaseCommand):
         runner = ConsumerRunner(svc, relay=not options["no_relay"], replay=options["replay"])
         runner.install_signal_handlers()
         freeze_startup_objects()
-        runner.run()
+        try:
+            runner.run()
+        except OffsetsLost as exc:
+            raise CommandError(str(exc)) from None
