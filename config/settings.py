@@ -198,6 +198,19 @@ KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX")  # lets test runs share a broker 
 # The relay wakes on each commit (in-process, or through Redis from the web and Celery); its poll only
 # catches a missed wake-up (Redis away). Every 50 ms, the idle polls were half of each consumer's idle CPU.
 OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.5"))
+# Retention of our own tables, all in this one place (docs/deploy.md). Kafka keeps records 7 days (the broker's
+# log.retention.hours=168, broker/launch.py): an inbox row must outlive every redelivery Kafka can still make,
+# so inboxes keep 30 days. Personal data (email, name, address) in the dashboard's event log and dead letters
+# is scrubbed after 30 days; the events stay, without it. Sent outbox rows are history: 7 days.
+INBOX_RETENTION_DAYS = int(env("INBOX_RETENTION_DAYS", "30"))
+PERSONAL_DATA_RETENTION_DAYS = int(env("PERSONAL_DATA_RETENTION_DAYS", "30"))
+OUTBOX_RETENTION_DAYS = int(env("OUTBOX_RETENTION_DAYS", "7"))
+KAFKA_RETENTION_DAYS = 7  # what the broker keeps; the inbox must keep longer
+if INBOX_RETENTION_DAYS <= KAFKA_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        f"INBOX_RETENTION_DAYS={INBOX_RETENTION_DAYS} must be longer than Kafka's retention ({KAFKA_RETENTION_DAYS} "
+        "days): a redelivered event must still find its inbox row. Raise it, e.g. to 30"
+    )
 # A consumer whose committed offset retention deleted: "fail" (stop, say so) or "earliest-with-marker" (go on
 # from the earliest record and dead-letter a marker saying how many offsets were skipped). eventbus/offset_loss.py
 KAFKA_OFFSET_RESET = env("KAFKA_OFFSET_RESET", "fail")
