@@ -172,6 +172,8 @@ SECURE_SSL_REDIRECT = not DEBUG and env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = 0 if DEBUG else int(env("DJANGO_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
+# Probes and scrapers call the web directly over HTTP (a redirect is a failed probe); they carry no cookies.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Reverse proxies in front of the web (config/proxies.py): "" none, a count ("1"), or networks
 # ("10.0.0.0/8,192.0.2.1"). Only then is X-Forwarded-Proto believed; from anyone else it is removed.
 TRUSTED_PROXIES = env("TRUSTED_PROXIES")
