@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from . import metrics
 
@@ -46,7 +47,13 @@ def handle_out_of_range(runner, exc) -> None:
     lost = {tp: offset for tp, offset in _partitions(exc).items() if tp in assigned}
     if not lost:
         return
-    earliest = runner.consumer.beginning_offsets(list(lost))
+    try:
+        earliest = runner.consumer.beginning_offsets(list(lost))
+    except KafkaError as exc:
+        if not getattr(exc, "retriable", False) and not isinstance(exc, KafkaTimeoutError):
+            raise
+        log.warning("%s: offsets out of range, and the earliest offsets are not readable yet (%s)", name, exc)
+        return  # the next poll meets the same error and tries again
     for tp in lost:
         metrics.offsets_out_of_range.labels(group, tp.topic).inc()
     described = ", ".join(

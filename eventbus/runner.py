@@ -260,7 +260,7 @@ class ConsumerRunner:
         if time.monotonic() - self._unassigned_since <= self.REJOIN_AFTER_SECONDS:
             return
         self._unassigned_since = time.monotonic()
-        verdict = self._membership()
+        verdict = self._membership(topics)
         if verdict == "idle":
             if not self._idle_said:
                 log.info("%s: no partitions: the group is stable and has none left for this copy; waiting", name)
@@ -273,9 +273,9 @@ class ConsumerRunner:
         self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_partitions)
         self.consumer.subscribe(topics, listener=self.listener)
 
-    def _membership(self) -> str:
-        """'idle' when the broker agrees this member has no partitions in a Stable group; 'unknown' when the
-        broker cannot say; otherwise what is wrong."""
+    def _membership(self, topics: list[str]) -> str:
+        """'idle' when the broker agrees this member has no partitions in a Stable group whose other members
+        hold every partition; 'unknown' when the broker cannot say; otherwise what is wrong."""
         group = self.service.group
         try:
             if self._admin is None:
@@ -298,6 +298,11 @@ class ConsumerRunner:
             return "this copy is not a member of the group"
         if any(kafka_io.assigned_partition_count(m.get("member_assignment")) for m in mine):
             return "the broker assigned partitions that never reached this copy"
+        # An assignment made from metadata that did not yet hold the topics leaves partitions to nobody.
+        held = sum(kafka_io.assigned_partition_count(m.get("member_assignment")) for m in described["members"])
+        total = sum(len(self.consumer.partitions_for_topic(t) or ()) for t in topics)
+        if held < total:
+            return f"{total - held} of {total} partitions are assigned to no member"
         return "idle"
 
     def _rewind(self, polled) -> None:

@@ -17,6 +17,7 @@ pytestmark = [
 ]
 COPIES = ("shipping-1", "shipping-2", "shipping-3")
 WINDOW_SECONDS = 120
+QUIET_SECONDS = 15  # well under the 30 s after which an idle copy used to re-subscribe
 
 
 def _assignments(stack) -> int:
@@ -48,6 +49,16 @@ def test_idle_copies_do_not_rebalance_the_group(stack, settings):
 
     wait_for(settled, 90, "a stable group of three with two idle copies")
     wait_for(lambda: all("partitions assigned" in stack.log(n) for n in COPIES), 30, "every copy to log its join")
+    # The copies join one after another, each join a rebalance; the window starts once that is over.
+    quiet = {"count": _assignments(stack), "since": time.monotonic()}
+
+    def quiet_for(seconds: float) -> bool:
+        count = _assignments(stack)
+        if count != quiet["count"]:
+            quiet.update(count=count, since=time.monotonic())
+        return settled() and time.monotonic() - quiet["since"] >= seconds
+
+    wait_for(lambda: quiet_for(QUIET_SECONDS), 120, f"no new assignment for {QUIET_SECONDS} s after the joins")
     before = _assignments(stack)
 
     deadline = time.monotonic() + WINDOW_SECONDS
