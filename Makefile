@@ -1,20 +1,30 @@
 # Conveyor: `make run` (the whole stack) and `make test` (the whole suite). See README.md.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The newest Python from 3.13 down to 3.11 that runs (a pyenv shim without that version counts as missing).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null && { command -v $$p; break; }; done)
+LOCK   := requirements.lock
 VENV   := .venv
 BIN    := $(VENV)/bin
 NODES  ?= 1
 
-.PHONY: run test test-faults test-pg kafka bench venv jars system lint clean
+.PHONY: run test test-faults test-pg kafka bench venv lock jars system lint clean
 
-$(BIN)/.installed: requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Conveyor needs Python 3.11 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
-	@echo "[setup] creating $(VENV) and installing requirements.txt ..."
+$(BIN)/.installed: $(LOCK)
+	@test -n "$(PYTHON)" || { echo "Conveyor needs Python 3.11, 3.12 or 3.13 and found none: apt-get install python3 python3-venv, or set PYTHON=/path/to/python3.x" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Conveyor needs Python 3.11 to 3.13 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.13")'
+	@echo "[setup] creating $(VENV) with $$($(PYTHON) -V) and installing $(LOCK) (every hash checked) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -r requirements.txt
+	@$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
 	@touch $@
 
 venv: $(BIN)/.installed
+
+# Re-resolve requirements.lock (pinned, with hashes) from pyproject.toml's dependencies and its "test" extra,
+# after editing them. The same file installs on Python 3.11, 3.12 and 3.13.
+lock:
+	@test -x var/pip-tools/bin/pip-compile || { $(PYTHON) -m venv var/pip-tools && var/pip-tools/bin/pip install -q pip-tools==7.7.0; }
+	var/pip-tools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links --extra test -o $(LOCK) pyproject.toml
 
 system:
 	@bin/ensure-system run

@@ -14,6 +14,9 @@ app.conf.beat_schedule = {
     "shipping-reschedule-stalled": {"task": "shipping.reschedule_stalled", "schedule": 30.0},
     "inventory-expire-reservations": {"task": "inventory.expire_reservations", "schedule": 300.0},
     "eventbus-prune-outboxes": {"task": "eventbus.prune_outboxes", "schedule": 3600.0},
+    # retention (settings: INBOX_RETENTION_DAYS, PERSONAL_DATA_RETENTION_DAYS)
+    "eventbus-prune-inboxes": {"task": "eventbus.prune_inboxes", "schedule": 3600.0},
+    "dashboard-scrub-personal-data": {"task": "dashboard.scrub_personal_data", "schedule": 3600.0},
     "shop-prune-idempotency-keys": {"task": "shop.prune_idempotency_keys", "schedule": 3600.0},
 }
 

@@ -90,5 +90,7 @@ def metrics(request):
         multiprocess.MultiProcessCollector(registry)
     else:
         from prometheus_client import REGISTRY as registry
-    body = generate_latest(registry) + bus_metrics.outbox_and_lag_text()
+    from eventbus.lag_scrape import SCRAPER
+
+    body = generate_latest(registry) + bus_metrics.outbox_and_lag_text() + SCRAPER.text()
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

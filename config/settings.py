@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -171,6 +172,8 @@ SECURE_SSL_REDIRECT = not DEBUG and env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = 0 if DEBUG else int(env("DJANGO_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
+# Probes and scrapers call the web directly over HTTP (a redirect is a failed probe); they carry no cookies.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Reverse proxies in front of the web (config/proxies.py): "" none, a count ("1"), or networks
 # ("10.0.0.0/8,192.0.2.1"). Only then is X-Forwarded-Proto believed; from anyone else it is removed.
 TRUSTED_PROXIES = env("TRUSTED_PROXIES")
@@ -178,6 +181,9 @@ _proxies.TrustedProxies.parse(TRUSTED_PROXIES)  # a malformed value stops the st
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES.strip() else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every HTML page (config/csp.py): own-origin scripts and styles, nothing inline.
+CONTENT_SECURITY_POLICY = None  # None: config.csp.DEFAULT_POLICY; or a dict of directive -> list of sources
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
 
 # ---------------------------------------------------------------- Kafka, Redis, Celery, Channels
 
@@ -194,6 +200,31 @@ KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX")  # lets test runs share a broker 
 # The relay wakes on each commit (in-process, or through Redis from the web and Celery); its poll only
 # catches a missed wake-up (Redis away). Every 50 ms, the idle polls were half of each consumer's idle CPU.
 OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.5"))
+# Retention of our own tables, all in this one place (docs/deploy.md). Kafka keeps records 7 days (the broker's
+# log.retention.hours=168, broker/launch.py): an inbox row must outlive every redelivery Kafka can still make,
+# so inboxes keep 30 days. Personal data (email, name, address) in the dashboard's event log and dead letters
+# is scrubbed after 30 days; the events stay, without it. Sent outbox rows are history: 7 days.
+INBOX_RETENTION_DAYS = int(env("INBOX_RETENTION_DAYS", "30"))
+PERSONAL_DATA_RETENTION_DAYS = int(env("PERSONAL_DATA_RETENTION_DAYS", "30"))
+OUTBOX_RETENTION_DAYS = int(env("OUTBOX_RETENTION_DAYS", "7"))
+KAFKA_RETENTION_DAYS = 7  # what the broker keeps; the inbox must keep longer
+if INBOX_RETENTION_DAYS <= KAFKA_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        f"INBOX_RETENTION_DAYS={INBOX_RETENTION_DAYS} must be longer than Kafka's retention ({KAFKA_RETENTION_DAYS} "
+        "days): a redelivered event must still find its inbox row. Raise it, e.g. to 30"
+    )
+# A consumer whose committed offset retention deleted: "fail" (stop, say so) or "earliest-with-marker" (go on
+# from the earliest record and dead-letter a marker saying how many offsets were skipped). eventbus/offset_loss.py
+KAFKA_OFFSET_RESET = env("KAFKA_OFFSET_RESET", "fail")
+if KAFKA_OFFSET_RESET not in ("fail", "earliest-with-marker"):
+    raise ImproperlyConfigured(
+        f"KAFKA_OFFSET_RESET={KAFKA_OFFSET_RESET!r}: write 'fail' (stop a consumer whose committed offset is gone) "
+        "or 'earliest-with-marker' (go on from the earliest record and dead-letter a marker)"
+    )
+# /metrics reads every group's lag from the broker (eventbus/lag_scrape.py): cached this long, and a scrape
+# waits at most this long for the broker before answering conveyor_group_lag_up 0.
+CONSUMER_LAG_CACHE_SECONDS = float(env("CONSUMER_LAG_CACHE_SECONDS", "5"))
+CONSUMER_LAG_SCRAPE_TIMEOUT_SECONDS = float(env("CONSUMER_LAG_SCRAPE_TIMEOUT_SECONDS", "3"))
 
 # Each bounded app's wiring, found by run_consumer (the event bus never imports an app by name).
 CONVEYOR_SERVICES = {app: f"{app}.wiring.SERVICE" for app in BOUNDED_APPS}

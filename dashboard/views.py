@@ -31,7 +31,9 @@ def _staff(view):
 @require_GET
 def index(request):
     stages = [{"name": s, "help": STAGE_HELP[s], "exit": s in ("rejected", "cancelled")} for s in STAGES]
-    return render(request, "dashboard/index.html", {"stages": stages})
+    # Staff without the dead-letter permission see dead letters but no replay/discard buttons.
+    can_act = request.user.has_perm(REPLAY_PERMISSION)
+    return render(request, "dashboard/index.html", {"stages": stages, "can_act_on_dead_letters": can_act})
 
 
 @_staff

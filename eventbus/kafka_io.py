@@ -85,6 +85,25 @@ def ensure_topics(topics: list[str] | None = None, partitions: int | None = None
         admin.close()
 
 
+def assigned_partition_count(assignment) -> int:
+    """How many partitions a member's assignment holds, as KafkaAdminClient.describe_groups decodes it
+    (an object with assigned_partitions, or its dict form); 0 for none."""
+    if not assignment:
+        return 0
+    topics = (
+        assignment.get("assigned_partitions")
+        if isinstance(assignment, dict)
+        else getattr(assignment, "assigned_partitions", None)
+    )
+    count = 0
+    for topic in topics or ():
+        partitions = topic.get("partitions") if isinstance(topic, dict) else getattr(topic, "partitions", None)
+        if partitions is None and isinstance(topic, (tuple, list)) and len(topic) == 2:
+            partitions = topic[1]
+        count += len(partitions or ())
+    return count
+
+
 def wait_for_partitions(consumer: KafkaConsumer, topics: list[str], stopping, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     missing = list(topics)

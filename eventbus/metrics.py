@@ -6,6 +6,14 @@ from prometheus_client import Counter, Gauge, Histogram
 events_handled = Counter("conveyor_events_handled_total", "Events applied by a consumer group", ["group", "type"])
 events_duplicate = Counter("conveyor_events_duplicate_total", "Redelivered events skipped by the inbox", ["group"])
 dead_letters = Counter("conveyor_dead_letters_total", "Events sent to a dead-letter topic", ["group"])
+offsets_out_of_range = Counter(
+    "conveyor_offsets_out_of_range_total",
+    "Committed offsets found deleted by retention (the consumer stops, or skips with a marker)",
+    ["group", "topic"],
+)
+offsets_skipped = Counter(
+    "conveyor_offsets_skipped_total", "Offsets skipped after a lost committed offset", ["group", "topic"]
+)
 consumer_retries = Counter("conveyor_consumer_retries_total", "Batches retried after a transient error", ["group"])
 handler_seconds = Histogram(
     "conveyor_handler_seconds",
@@ -48,18 +56,26 @@ def outbox_and_lag_text() -> bytes:
         "# HELP conveyor_outbox_oldest_age_seconds Age of the oldest unsent outbox row",
         "# TYPE conveyor_outbox_oldest_age_seconds gauge",
     ]
+    # A live relay renews its lease every few seconds (eventbus/relay.py); none unexpired means no relay runs.
+    relays = [
+        "# HELP conveyor_relay_up 1 when a relay holds the app's outbox lease (it is alive), 0 when none does",
+        "# TYPE conveyor_relay_up gauge",
+    ]
     for name in settings.CONVEYOR_SERVICES:
         svc = service(name)
         try:
             pending = svc.outbox.objects.using(svc.database).filter(sent_at__isnull=True)
             stats = pending.aggregate(oldest=Min("created_at"))
             count = pending.count()
+            leases = svc.lease.objects.using(svc.database)
+            relay_up = leases.filter(name="relay", expires_at__gt=timezone.now()).exists()
         except Exception:  # noqa: S112 (a database that is away shows in /readyz; /metrics still answers)
             continue
         age = (timezone.now() - stats["oldest"]).total_seconds() if stats["oldest"] else 0.0
         lines.append(f'conveyor_outbox_pending{{app="{name}"}} {count}')
         ages.append(f'conveyor_outbox_oldest_age_seconds{{app="{name}"}} {age:.3f}')
-    return ("\n".join(lines + ages) + "\n").encode()
+        relays.append(f'conveyor_relay_up{{app="{name}"}} {int(relay_up)}')
+    return ("\n".join(lines + ages + relays) + "\n").encode()
 
 
 websocket_clients = Gauge(

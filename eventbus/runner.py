@@ -17,10 +17,16 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import close_old_connections, connections
 from kafka import ConsumerRebalanceListener
-from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+    RecordListTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from . import kafka_io, metrics
+from . import kafka_io, metrics, offset_loss
 from .backoff import next_delay
 from .dispatch import TRANSIENT_ERRORS, DeadLetter, Dispatcher, Record, is_dead_letter_topic
 from .relay import Relay
@@ -97,6 +103,8 @@ class ConsumerRunner:
         self._next_offsets: dict = {}  # the offset after the last record handled, per partition
         self._uncommitted: dict = {}  # partition -> OffsetAndMetadata applied but not yet committed
         self._committed_at = 0.0
+        self._admin = None  # for describing the group when this member has no partitions
+        self._idle_said = False
 
     def install_signal_handlers(self) -> None:
         def _stop(signum, _frame):
@@ -114,7 +122,12 @@ class ConsumerRunner:
         kafka_io.ensure_topics()
         relay_thread = self.relay.start() if self.relay else None
         topics = self.service.topics()
-        self.consumer = kafka_io.make_consumer(self.service.group, name)
+        # "none": kafka-python reports a partition without a committed offset (started below from the earliest,
+        # as a new group should) apart from one whose committed offset retention deleted (offset_loss.py).
+        self.client_id = kafka_io.client_id(name)
+        self.consumer = kafka_io.make_consumer(
+            self.service.group, name, auto_offset_reset="none", client_id=self.client_id
+        )
         # A first join before the topics' metadata arrived can leave the member with no partitions
         # until the next rebalance; ask for every topic's partitions first.
         kafka_io.wait_for_partitions(self.consumer, topics, self.stopping)
@@ -146,6 +159,8 @@ class ConsumerRunner:
                 relay_thread.join(15)
             if self.dlt_producer is not None:
                 self.dlt_producer.close(timeout=10)
+            if self._admin is not None:
+                self._admin.close()
             connections.close_all()
             log.info("%s: stopped cleanly", name)
 
@@ -156,6 +171,12 @@ class ConsumerRunner:
         and reports an empty poll instead."""
         try:
             return self.consumer.poll(timeout_ms=timeout_ms, max_records=500)
+        except NoOffsetForPartitionError as exc:
+            offset_loss.start_from_earliest(self, exc)
+            return {}
+        except OffsetOutOfRangeError as exc:
+            offset_loss.handle_out_of_range(self, exc)  # raises OffsetsLost unless KAFKA_OFFSET_RESET allows
+            return {}
         except KafkaError as exc:
             if not getattr(exc, "retriable", False):
                 raise
@@ -227,17 +248,61 @@ class ConsumerRunner:
 
     def _watch_assignment(self, topics: list[str], name: str) -> None:
         """kafka-python can leave a member without partitions after a join race (dpkp/kafka-python#3131).
-        A member unassigned for a while subscribes again; an idle extra copy (more copies than
-        partitions) pays one harmless rebalance per period for it."""
+        A member unassigned for a while asks the broker whether that is by design: the group is Stable, this
+        member is in it, and the broker gave it nothing (more copies than partitions). Then it waits without
+        disturbing the group; otherwise (stuck outside the group, or the broker's assignment for it never
+        arrived) it subscribes again, which rebalances the group once."""
         if self.listener.assigned:
             self._unassigned_since = time.monotonic()
+            self._idle_said = False
             return
-        if time.monotonic() - self._unassigned_since > self.REJOIN_AFTER_SECONDS:
-            log.warning("%s: no partitions for %ss; subscribing again", name, self.REJOIN_AFTER_SECONDS)
-            self.consumer.unsubscribe()
-            self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_partitions)
-            self.consumer.subscribe(topics, listener=self.listener)
-            self._unassigned_since = time.monotonic()
+        if time.monotonic() - self._unassigned_since <= self.REJOIN_AFTER_SECONDS:
+            return
+        self._unassigned_since = time.monotonic()
+        verdict = self._membership(topics)
+        if verdict == "idle":
+            if not self._idle_said:
+                log.info("%s: no partitions: the group is stable and has none left for this copy; waiting", name)
+                self._idle_said = True
+            return
+        if verdict == "unknown":
+            return  # the broker did not answer: rejoining would not work either; ask again next period
+        log.warning("%s: no partitions for %ss (%s); subscribing again", name, self.REJOIN_AFTER_SECONDS, verdict)
+        self.consumer.unsubscribe()
+        self.listener = _Rebalance(name, self.consumer, self.replay, self._forget_partitions)
+        self.consumer.subscribe(topics, listener=self.listener)
+
+    def _membership(self, topics: list[str]) -> str:
+        """'idle' when the broker agrees this member has no partitions in a Stable group whose other members
+        hold every partition; 'unknown' when the broker cannot say; otherwise what is wrong."""
+        group = self.service.group
+        try:
+            if self._admin is None:
+                self._admin = kafka_io.make_admin()
+            described = self._admin.describe_groups([group])[group]
+        except Exception as exc:
+            log.warning("%s: cannot describe group %s (%s: %s)", self.service.name, group, type(exc).__name__, exc)
+            if self._admin is not None:
+                try:
+                    self._admin.close()
+                except Exception:
+                    pass
+                self._admin = None
+            return "unknown"
+        state = described.get("group_state")
+        if state != "Stable":
+            return f"the group is {state}"
+        mine = [m for m in described.get("members") or () if m.get("client_id") == self.client_id]
+        if not mine:
+            return "this copy is not a member of the group"
+        if any(kafka_io.assigned_partition_count(m.get("member_assignment")) for m in mine):
+            return "the broker assigned partitions that never reached this copy"
+        # An assignment made from metadata that did not yet hold the topics leaves partitions to nobody.
+        held = sum(kafka_io.assigned_partition_count(m.get("member_assignment")) for m in described["members"])
+        total = sum(len(self.consumer.partitions_for_topic(t) or ()) for t in topics)
+        if held < total:
+            return f"{total - held} of {total} partitions are assigned to no member"
+        return "idle"
 
     def _rewind(self, polled) -> None:
         for tp, batch in polled.items():

@@ -52,3 +52,16 @@ def test_json_log_lines_carry_the_event_fields():
     record.correlation_id = "order-1"
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "handled x.v1" and line["correlation_id"] == "order-1" and line["level"] == "INFO"
+
+
+def test_relay_up_follows_the_outbox_lease(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from eventbus.service import service
+
+    assert 'conveyor_relay_up{app="shop"} 0' in client.get("/metrics").content.decode()
+    svc = service("shop")
+    svc.lease.objects.using(svc.database).create(name="relay", owner="test", expires_at=timezone.now() + timedelta(30))
+    assert 'conveyor_relay_up{app="shop"} 1' in client.get("/metrics").content.decode()

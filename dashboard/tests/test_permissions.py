@@ -70,3 +70,13 @@ def test_restock_needs_the_stock_permission():
     stocker = _login("view_stockitem", "change_stockitem")
     stocker.post("/admin/inventory/stockitem/", {"action": "restock", "_selected_action": [item.pk], "quantity": "5"})
     assert StockItem.objects.using("inventory").get(sku="PERM-1").on_hand == 6
+
+
+def test_the_dashboard_shows_replay_and_discard_only_with_the_permission():
+    viewer = _login("view_deadletter").get("/dashboard/").content.decode()
+    assert 'data-can-act="false"' in viewer
+    assert "dl-replay-selected" not in viewer and "dl-discard-selected" not in viewer
+    User.objects.all().delete()
+    changer = _login("view_deadletter", "change_deadletter").get("/dashboard/").content.decode()
+    assert 'data-can-act="true"' in changer
+    assert "dl-replay-selected" in changer and "dl-discard-selected" in changer

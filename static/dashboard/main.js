@@ -7,6 +7,8 @@ import { sparkline, update as updateSpark } from "./sparkline.js";
 const root = document.getElementById("dashboard");
 const API = root.dataset.api.replace(/state$/, "");
 const CSRF = root.querySelector("input[name=csrfmiddlewaretoken]").value;
+// Without the dead-letter permission the server renders no action buttons; the rows get none either.
+const CAN_ACT = document.getElementById("dead-letters").dataset.canAct === "true";
 const STAGES = ["placed", "reserved", "packed", "dispatched", "delivered", "rejected", "cancelled"];
 const FINAL = new Set(["delivered", "rejected", "cancelled"]);
 const MAX_CARDS_SHOWN = 150; // per column in the DOM; the count shows them all
@@ -464,13 +466,15 @@ function renderDeadLetters() {
         el("td", { text: (d.group || "").replace(/^conveyor\./, "") }),
         el("td", {}, el("div", { text: shortType(d.type) }), el("details", {}, el("summary", { text: "payload" }), el("pre", { text: d.payload }))),
         el("td", { text: fmtTime(d.dead_at), title: d.dead_at }),
-        el(
-          "td",
-          {},
-          el("button", { type: "button", class: "small", disabled: d.status === "discarded", onclick: () => act("replay", [d.id]), text: d.status === "replayed" ? "Replay again" : "Replay" }),
-          " ",
-          el("button", { type: "button", class: "small", disabled: d.status !== "new", onclick: () => act("discard", [d.id]), text: "Discard" })
-        )
+        CAN_ACT
+          ? el(
+              "td",
+              {},
+              el("button", { type: "button", class: "small", disabled: d.status === "discarded", onclick: () => act("replay", [d.id]), text: d.status === "replayed" ? "Replay again" : "Replay" }),
+              " ",
+              el("button", { type: "button", class: "small", disabled: d.status !== "new", onclick: () => act("discard", [d.id]), text: "Discard" })
+            )
+          : el("td", { class: "muted", text: "–" })
       )
     )
   );
@@ -506,8 +510,10 @@ async function act(action, ids) {
 }
 
 const selectedIds = () => [...dlRows.querySelectorAll("input[type=checkbox]:checked")].map((c) => Number(c.value));
-$("#dl-replay-selected").addEventListener("click", () => act("replay", selectedIds()));
-$("#dl-discard-selected").addEventListener("click", () => act("discard", selectedIds()));
+if (CAN_ACT) {
+  $("#dl-replay-selected").addEventListener("click", () => act("replay", selectedIds()));
+  $("#dl-discard-selected").addEventListener("click", () => act("discard", selectedIds()));
+}
 $("#dl-all").addEventListener("change", (ev) => {
   for (const box of dlRows.querySelectorAll("input[type=checkbox]:not(:disabled)")) {
     box.checked = ev.target.checked && state.deadLetters.get(Number(box.value))?.status === "new";

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.heap import freeze_startup_objects
+from eventbus.offset_loss import OffsetsLost
 from eventbus.runner import ConsumerRunner, run_together
 from eventbus.service import service
 
@@ -28,8 +29,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         runners = [ConsumerRunner(svc, relay=not options["no_relay"], replay=options["replay"]) for svc in services]
         freeze_startup_objects()
-        if len(runners) == 1:
-            runners[0].install_signal_handlers()
+        if len(runners) > 1:
+            if run_together(runners):
+                raise CommandError(f"a consumer of {', '.join(names)} stopped on an error (see the log above)")
+            return
+        runners[0].install_signal_handlers()
+        try:
             runners[0].run()
-        elif run_together(runners):
-            raise CommandError(f"a consumer of {', '.join(names)} stopped on an error (see the log above)")
+        except OffsetsLost as exc:
+            raise CommandError(str(exc)) from None
