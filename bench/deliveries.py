@@ -41,6 +41,10 @@ class Deliveries:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(self.consumer.partitions_for_topic(t) or ())]
         return sum(self.consumer.end_offsets(partitions).values()) if partitions else 0
 
+    def published_on(self, topics: list[str]) -> int:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(self.consumer.partitions_for_topic(t) or ())]
+        return sum(self.consumer.end_offsets(partitions).values()) if partitions else 0
+
     def settled(self, timeout: float = 30) -> dict[tuple[str, str, int], int]:
         """Committed offsets once every group has committed up to the end of each topic it reads (or, after
         `timeout`, as they are)."""

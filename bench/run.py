@@ -28,18 +28,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PYTHON, ROOT, VAR, say
 from bench.harness import Bench
 from bench.report import goals, print_table
-from bench.sections import bare_loop, capacity, http, inventory_hop, memory, raw_pipe, saga, scale, websockets
+from bench.sections import (
+    bare_loop,
+    capacity,
+    http,
+    inventory_hop,
+    memory,
+    raw_pipe,
+    saga,
+    scale,
+    viewer,
+    websockets,
+)
 
 # (name for --only, what runs, the sections that need it). In the order they run.
 SECTIONS = (
     ("raw", raw_pipe.run, None),
     ("inventory", inventory_hop.run, None),
-    ("web", http.start_web, {"http", "saga", "capacity", "ws"}),
+    ("web", http.start_web, {"http", "saga", "capacity", "ws", "viewer"}),
     ("http", http.run, None),
-    ("saga start", saga.start, {"saga", "capacity", "ws"}),
+    ("saga start", saga.start, {"saga", "capacity", "ws", "viewer"}),
     ("saga", saga.run, {"capacity"}),  # the burst's peak is where the capacity search starts
     ("capacity", capacity.run, None),
     ("ws", websockets.run, None),
+    ("viewer", viewer.run, None),
     # After the saga (its delivery rate at half capacity paces it), with the saga's processes stopped so
     # that Kafka's CPU is the bare loop's alone.
     ("saga stop", saga.stop, {"bare"}),
