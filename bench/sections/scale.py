@@ -38,8 +38,8 @@ class Quotas:
     def __init__(self, cores: float):
         self.cores = cores
         # A short period: with the default 100 ms a copy at 6 % runs 6 ms then waits 94, which adds up to a
-        # tenth of a second to every hop; at 10 ms the wait per hop is under 10 ms.
-        self.period = 10_000
+        # tenth of a second to every hop. The kernel refuses a quota under 1 ms, so 6 % needs 17 ms.
+        self.period = max(10_000, int(1_000 / cores) + 1)
         self.root = None
         self.error = None
         for base, v2 in ((CGROUP_V1, False), (CGROUP_V2, True)):
