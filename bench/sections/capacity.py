@@ -102,15 +102,14 @@ def open_loop(
         "cores_busy": rnd(saga_ms / 1000 / max(time.time() - start, 1e-9), 2),
         "loadavg": b.loadavg(),
     }
-    failed = []
-    if achieved < ACHIEVED_SHARE * rate:
-        failed.append(f"achieved {achieved:.1f}/s < {ACHIEVED_SHARE:.0%} of {rate:.1f}/s")
-    if p99_mid is None or p99_last is None or p99_last > P99_GROWTH * p99_mid:
-        failed.append(f"last third p99 {rnd(p99_last)} ms > {P99_GROWTH} × middle third's {rnd(p99_mid)} ms")
-    if last_delivery - end_due > DRAIN_SECONDS:
-        failed.append(f"last delivery {last_delivery - end_due:.1f}s after the end (> {DRAIN_SECONDS:g}s)")
-    if len(delivered) < window_n:
-        failed.append(f"{window_n - len(delivered)} orders of the window not delivered")
+    failed = verdict(
+        rate=rate,
+        achieved=achieved,
+        p99_mid=p99_mid,
+        p99_last=p99_last,
+        drained_after_end=last_delivery - end_due,
+        undelivered=window_n - len(delivered),
+    )
     out["sustained"] = not failed
     out["failed"] = failed
     d = out["placed_to_delivered_ms"]
@@ -122,6 +121,22 @@ def open_loop(
         f"load {out['loadavg'][0]} " + ("SUSTAINED" if not failed else "NOT sustained: " + "; ".join(failed))
     )
     return out
+
+
+def verdict(
+    *, rate: float, achieved: float, p99_mid, p99_last, drained_after_end: float, undelivered: int
+) -> list[str]:
+    """Why a probe was not sustained (an empty list when it was)."""
+    failed = []
+    if achieved < ACHIEVED_SHARE * rate:
+        failed.append(f"achieved {achieved:.1f}/s < {ACHIEVED_SHARE:.0%} of {rate:.1f}/s")
+    if p99_mid is None or p99_last is None or p99_last > P99_GROWTH * p99_mid:
+        failed.append(f"last third p99 {rnd(p99_last)} ms > {P99_GROWTH} × middle third's {rnd(p99_mid)} ms")
+    if drained_after_end > DRAIN_SECONDS:
+        failed.append(f"last delivery {drained_after_end:.1f}s after the end (> {DRAIN_SECONDS:g}s)")
+    if undelivered > 0:
+        failed.append(f"{undelivered} orders of the window not delivered")
+    return failed
 
 
 def _ended(b, ids) -> bool:
