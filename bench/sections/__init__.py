@@ -1,0 +1,1 @@
+"""One module per section of `make bench`; each takes the shared `bench.harness.Bench`."""

@@ -1,0 +1,56 @@
+"""The benchmark's rules, without a broker: when an open-loop probe counts as sustained, how runs are
+summarised, how deliveries are counted from committed offsets and what the capacity search returns."""
+
+from bench.deliveries import delta
+from bench.sections import capacity
+
+
+def sustained(**overrides) -> list[str]:
+    probe = dict(rate=100.0, achieved=99.5, p99_mid=80.0, p99_last=95.0, drained_after_end=0.4, undelivered=0)
+    return capacity.verdict(**{**probe, **overrides})
+
+
+def test_a_probe_on_schedule_with_a_steady_p99_and_a_prompt_drain_is_sustained():
+    assert sustained() == []
+
+
+def test_a_generator_under_99_percent_of_the_schedule_fails_the_probe():
+    assert sustained(achieved=98.9) == ["achieved 98.9/s < 99% of 100.0/s"]
+
+
+def test_a_p99_growing_past_a_quarter_fails_the_probe():
+    assert sustained(p99_last=100.1) and not sustained(p99_last=100.0)
+
+
+def test_a_late_drain_or_a_lost_order_fails_the_probe():
+    assert sustained(drained_after_end=2.1) == ["last delivery 2.1s after the end (> 2s)"]
+    assert sustained(undelivered=1) == ["1 orders of the window not delivered"]
+
+
+def test_deliveries_are_the_sum_over_groups_of_committed_offsets_moved():
+    before = {("g.shop", "t", 0): 10, ("g.inventory", "t", 0): 7}
+    after = {("g.shop", "t", 0): 15, ("g.inventory", "t", 0): 12, ("g.inventory", "u", 1): 4}
+    assert delta(before, after) == 5 + 5 + 4  # a partition first committed during the run counts from 0
+
+
+def test_runs_are_summarised_by_their_median_with_the_p99_spread():
+    runs = [
+        {"rate": 50.0, "achieved_rate": a, "loadavg": [1.0], "lat": {"p50": p, "p95": p * 2, "p99": p * 3, "n": 10}}
+        for a, p in ((49.9, 10.0), (50.0, 30.0), (49.7, 20.0))
+    ]
+    out = capacity._summary(runs, "lat")
+    assert (out["p50"], out["p95"], out["p99"]) == (20.0, 40.0, 60.0)
+    assert out["p99_spread"] == [30.0, 90.0]
+    assert (out["achieved_rate"], out["samples"], out["runs"]) == (49.9, 30, 3)
+
+
+def test_the_search_goes_up_while_probes_pass_then_bisects(monkeypatch):
+    limit = 130.0
+
+    def probe(b, rate, **_):
+        return {"rate": rate, "sustained": rate <= limit, "achieved_rate": rate, "failed": []}
+
+    monkeypatch.setattr(capacity, "open_loop", probe)
+    found, tried = capacity.search(None, 50.0, warm=1, seconds=1, probes=5, offset=0, tag="t")
+    assert [p["rate"] for p in tried] == [50.0, 75.0, 112.5, 168.75, 140.625]
+    assert found == 112.5
