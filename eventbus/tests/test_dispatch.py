@@ -50,16 +50,21 @@ class Calls:
         self.log.append((name, [e.subject for e in events]))
 
 
-def service(calls: Calls) -> Service:
+def inventory_service(handlers: dict) -> Service:
+    """A service on inventory's tables with the given handlers, in a consumer group of its own."""
     return Service(
         name="inventory",
         database="inventory",
         outbox=OutboxMessage,
         inbox=InboxMessage,
         lease=RelayLease,
-        group_name="test.batch." + uuid.uuid4().hex[:6],
-        handlers={CHANGED: calls.changed, RELEASED: calls.released},
+        group_name="test." + uuid.uuid4().hex[:8],
+        handlers=handlers,
     )
+
+
+def service(calls: Calls) -> Service:
+    return inventory_service({CHANGED: calls.changed, RELEASED: calls.released})
 
 
 def test_a_run_of_events_goes_to_its_handler_in_one_call_and_fills_the_inbox():
@@ -118,16 +123,7 @@ class DatabaseRefuses:
 
 
 def test_a_database_error_no_retry_can_fix_is_dead_lettered_not_raised():
-    refuses = DatabaseRefuses()
-    svc = Service(
-        name="inventory",
-        database="inventory",
-        outbox=OutboxMessage,
-        inbox=InboxMessage,
-        lease=RelayLease,
-        group_name="test.refused." + uuid.uuid4().hex[:6],
-        handlers={CHANGED: refuses.one},
-    )
+    svc = inventory_service({CHANGED: DatabaseRefuses().one})
     records = [record(i, sku=sku) for i, sku in enumerate(["OK-1", "CHECK", "BIG", "NUL", "OK-2"])]
     result = Dispatcher(svc).handle(records)  # raised before: the consumer died and met the batch again
     dead = {d.record.key.decode(): d for d in result.dead}
@@ -144,14 +140,6 @@ def test_an_outage_is_raised_for_the_batch_to_be_retried_never_dead_lettered():
     def locked(events):
         raise OperationalError("database is locked")
 
-    svc = Service(
-        name="inventory",
-        database="inventory",
-        outbox=OutboxMessage,
-        inbox=InboxMessage,
-        lease=RelayLease,
-        group_name="test.outage." + uuid.uuid4().hex[:6],
-        handlers={CHANGED: locked},
-    )
+    svc = inventory_service({CHANGED: locked})
     with pytest.raises(OperationalError):
         Dispatcher(svc).handle([record(0)])

@@ -167,12 +167,13 @@ def go_to_checkout(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/checkout/\??$"))  # a GET form without fields adds a bare "?"
 
 
-def fill_checkout(page: Page, email: str, name: str, address: str) -> None:
+def fill_checkout(page: Page, email: str, name: str, address: str, *, submit: bool = True) -> None:
     form = page.locator("form:has([name=email])")
     form.locator("[name=email]").fill(email)
     form.locator("[name=name]").fill(name)
     form.locator("[name=address]").fill(address)
-    form.locator("[type=submit]").click()
+    if submit:
+        form.locator("[type=submit]").click()
 
 
 def buy(page: Page, sku: str, quantity: int, customer: dict = CUSTOMER) -> str:
