@@ -1,8 +1,8 @@
 """Content-Security-Policy on every HTML answer (Django 5.2 has no built-in one).
 
 Scripts and styles come only from our own origin (vendored, no CDN, nothing inline), so an injected
-`<script>` or `onclick=` does not run. Websockets and fetches go to the page's own origin; 'self' covers
-ws:/wss: on the same host and port in current browsers, and the explicit ws:/wss: forms cover older ones.
+`<script>` or `onclick=` does not run. Websockets and fetches go to the page's own origin, which 'self'
+covers (ws:/wss: on the same host and port included, as CSP Level 3 browsers read it).
 """
 
 from __future__ import annotations
