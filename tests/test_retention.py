@@ -31,7 +31,7 @@ def _counting_service(applied: list) -> Service:
         outbox=OutboxMessage,
         inbox=InboxMessage,
         lease=RelayLease,
-        handlers={PLACED: [lambda event: applied.append(event.id)]},
+        handlers={PLACED: lambda events: applied.extend(event.id for event in events)},
     )
 
 
