@@ -118,8 +118,14 @@ def ensure_extras() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Conveyor's benchmark (issue 6, ARCHITECTURE 8)")
-    parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run with small counts")
+    parser = argparse.ArgumentParser(
+        description="Conveyor's benchmark: prints a table and writes var/bench/latest.json"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run (about 6 minutes) with small counts and short windows; says so in its output",
+    )
     parser.add_argument("--py-spy", action="store_true", help="record py-spy profiles of the saga's processes")
     parser.add_argument(
         "--rate", type=float, action="append", default=[], help="also measure placed→delivered at this orders/s"
