@@ -59,6 +59,8 @@ SECTIONS = (
     # Its own PostgreSQL and three-node Kafka; N copies of every consumer under equal CPU quotas.
     ("scale", scale.run, None),
 )
+# What --only accepts (the others run when a chosen one needs them).
+CHOOSABLE = [name for name, _, needed_by in SECTIONS if needed_by is None or name == "saga"]
 # A failure here leaves nothing for the sections after it.
 ESSENTIAL = {"web", "saga start"}
 
@@ -130,10 +132,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--rate", type=float, action="append", default=[], help="also measure placed→delivered at this orders/s"
     )
-    parser.add_argument(
-        "--only", default="", help="comma-separated sections: raw,inventory,http,saga,capacity,ws,bare,scale"
-    )
+    parser.add_argument("--only", default="", help="comma-separated sections: " + ",".join(CHOOSABLE))
     args = parser.parse_args(argv)
+    unknown = sorted(set(filter(None, args.only.split(","))) - set(CHOOSABLE))
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)} in --only; choose among {', '.join(CHOOSABLE)}")
     os.chdir(ROOT)
     import logging
 
