@@ -35,7 +35,18 @@ from bench.common import (
 ALIASES = ("default", "shop", "inventory", "shipping", "dashboard")
 # Consumer groups as named without the topic prefix (the event bus prefixes them like the topics).
 GROUPS = {s: f"conveyor.{s}" for s in ("shop", "inventory", "shipping", "dashboard")}
-SAGA_PROCESSES = {*GROUPS, "celery", "web", "kafka", "redis", "bench"}  # whose CPU a saga order costs
+# How the saga's consumers run: one `run_consumer <service>` process per service (the default), or
+# BENCH_CONSUMERS=combined for one `run_consumer shop inventory shipping dashboard` process (each service
+# still in its own consumer group) where run_consumer can host several.
+COMBINED = os.environ.get("BENCH_CONSUMERS", "per-service") == "combined"
+SAGA_PROCESSES = {*GROUPS, "consumers", "celery", "web", "kafka", "redis", "bench"}  # whose CPU a saga order costs
+
+
+def consumer_processes() -> dict[str, list[str]]:
+    """The saga's consumer processes: name → the services it runs."""
+    return {"consumers": list(GROUPS)} if COMBINED else {s: [s] for s in GROUPS}
+
+
 BIG_STOCK = 1_000_000_000
 
 SIZES = {
@@ -304,7 +315,7 @@ class Bench:
 
     def saga_pids(self) -> dict[str, int]:
         """The consumers' and the Celery worker's pids: the processes worth profiling in the saga."""
-        return {s: self.procs.running[s].pid for s in (*GROUPS, "celery")}
+        return {s: self.procs.running[s].pid for s in (*consumer_processes(), "celery")}
 
     def py_spy(self, pids: dict[str, int], tag: str = "") -> list:
         spy = str(Path(PYTHON).parent / "py-spy")

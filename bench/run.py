@@ -59,6 +59,8 @@ SECTIONS = (
     # Its own PostgreSQL and three-node Kafka; N copies of every consumer under equal CPU quotas.
     ("scale", scale.run, None),
 )
+# What --only accepts (the others run when a chosen one needs them).
+CHOOSABLE = [name for name, _, needed_by in SECTIONS if needed_by is None or name == "saga"]
 # A failure here leaves nothing for the sections after it.
 ESSENTIAL = {"web", "saga start"}
 
@@ -118,16 +120,23 @@ def ensure_extras() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Conveyor's benchmark (issue 6, ARCHITECTURE 8)")
-    parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run with small counts")
+    parser = argparse.ArgumentParser(
+        description="Conveyor's benchmark: prints a table and writes var/bench/latest.json"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run (about 6 minutes) with small counts and short windows; says so in its output",
+    )
     parser.add_argument("--py-spy", action="store_true", help="record py-spy profiles of the saga's processes")
     parser.add_argument(
         "--rate", type=float, action="append", default=[], help="also measure placed→delivered at this orders/s"
     )
-    parser.add_argument(
-        "--only", default="", help="comma-separated sections: raw,inventory,http,saga,capacity,ws,bare,scale"
-    )
+    parser.add_argument("--only", default="", help="comma-separated sections: " + ",".join(CHOOSABLE))
     args = parser.parse_args(argv)
+    unknown = sorted(set(filter(None, args.only.split(","))) - set(CHOOSABLE))
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)} in --only; choose among {', '.join(CHOOSABLE)}")
     os.chdir(ROOT)
     import logging
 

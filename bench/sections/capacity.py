@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bench.common import dist, order_fields, percentile, rnd, say, wait_until
 from bench.deliveries import Deliveries, delta
-from bench.harness import GROUPS, SAGA_PROCESSES
+from bench.harness import GROUPS, SAGA_PROCESSES, consumer_processes
 
 # A probe passes when all three hold (see docs/performance.md, "Method").
 ACHIEVED_SHARE = 0.99
@@ -142,7 +142,7 @@ def verdict(
 def _ended(b, ids) -> bool:
     from shop.models import Order
 
-    b.procs.check_alive(*GROUPS, "celery")
+    b.procs.check_alive(*consumer_processes(), "celery")
     return Order.objects.using("shop").filter(
         id__in=ids, status__in=["delivered", "rejected", "cancelled"]
     ).count() >= len(ids)

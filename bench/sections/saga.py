@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 from bench.common import PYTHON, dist, order_fields, say, wait_until
-from bench.harness import GROUPS, saga_cpu
+from bench.harness import GROUPS, consumer_processes, saga_cpu
 
 
 def start(b) -> None:
     say("3 saga: starting run_consumer shop/inventory/shipping/dashboard and a Celery worker ...")
     b.ensure_topics(b.prefix)
-    for svc in GROUPS:
-        b.procs.consumer(svc)
+    for name, services in consumer_processes().items():
+        b.procs.consumer(services[0], name, argv=[PYTHON, "manage.py", "run_consumer", *services])
     b.procs.start(
         "celery",
         [
@@ -33,7 +33,7 @@ def start(b) -> None:
             "threads",
         ],  # the Procfile's worker
     )
-    b.wait_groups(dict.fromkeys((b.prefix + g for g in GROUPS.values()), 1), watch=list(GROUPS))
+    b.wait_groups(dict.fromkeys((b.prefix + g for g in GROUPS.values()), 1), watch=list(consumer_processes()))
 
 
 def place(b, count: int, rate: float | None, offset: int) -> list:
@@ -54,7 +54,7 @@ def wait_done(b, ids: list, timeout: float) -> None:
     from shop.models import Order
 
     def done():
-        b.procs.check_alive(*GROUPS, "celery")
+        b.procs.check_alive(*consumer_processes(), "celery")
         ended = Order.objects.using("shop").filter(id__in=ids, status__in=["delivered", "rejected", "cancelled"])
         return ended.count() >= len(ids)
 
@@ -222,5 +222,5 @@ def latency_run(b, rate: float, seconds: float, offset: int, name: str) -> dict:
 
 def stop(b) -> None:
     """Stop the saga's consumers and worker (once the sections that need them are done)."""
-    for name in (*GROUPS, "celery"):
+    for name in (*consumer_processes(), "celery"):
         b.procs.stop(name)

@@ -19,8 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import cpu_seconds, dist, process_tree, rnd, say
-from bench.harness import BIG_STOCK, GROUPS
+from bench.common import PYTHON, cpu_seconds, dist, process_tree, rnd, say
+from bench.harness import BIG_STOCK, GROUPS, consumer_processes
 from bench.sections.capacity import search
 
 COPIES = (1, 2, 4)
@@ -252,9 +252,9 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, size, env_for, django_da
     time.sleep(1)
     names = []
     for k in range(n):
-        for svc in GROUPS:
-            names.append(f"{tag}{svc}-{k}")
-            b.procs.consumer(svc, names[-1], env)
+        for process, services in consumer_processes().items():
+            names.append(f"{tag}{process}-{k}")
+            b.procs.consumer(services[0], names[-1], env, argv=[PYTHON, "manage.py", "run_consumer", *services])
         names.append(f"{tag}celery-{k}")
         b.procs.start(names[-1], [*CELERY, "-n", f"scale{n}-{k}@%h"], env)
     groups = [prefix + g for g in GROUPS.values()]
@@ -325,7 +325,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, size, env_for, django_da
 
 
 CELERY = [
-    __import__("sys").executable,
+    PYTHON,
     "-m",
     "celery",
     "-A",

@@ -42,5 +42,6 @@ def run(b) -> None:
         b.result["sections"]["viewer"] = {"topic": name, "messages": messages, "seconds": round(best, 3)}
         say(f"9 viewer: searched {messages} messages of {name} in {best:.2f}s")
         return
+    b.result["viewer_scan_messages_per_s"] = None
     b.result["sections"]["viewer"] = {"not_measured": tried}
     say(f"9 viewer: no event viewer answered ({tried}); viewer_scan_messages_per_s not measured")
