@@ -16,6 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 PYTHON = sys.executable
+# The Procfile's Celery worker (threads, two of them), without the chatter a bench does not need.
+CELERY_WORKER = [
+    PYTHON,
+    *("-m", "celery", "-A", "config", "worker", "-l", "warning", "-c", "2"),
+    *("--without-gossip", "--without-mingle", "--without-heartbeat", "-P", "threads"),
+]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTED = time.monotonic()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import PYTHON, dist, order_fields, say, wait_until
+from bench.common import CELERY_WORKER, PYTHON, dist, order_fields, say, wait_until
 from bench.harness import GROUPS, consumer_processes, saga_cpu
 
 
@@ -13,26 +13,7 @@ def start(b) -> None:
     b.ensure_topics(b.prefix)
     for name, services in consumer_processes().items():
         b.procs.consumer(services[0], name, argv=[PYTHON, "manage.py", "run_consumer", *services])
-    b.procs.start(
-        "celery",
-        [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "warning",
-            "-c",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-P",
-            "threads",
-        ],  # the Procfile's worker
-    )
+    b.procs.start("celery", CELERY_WORKER)
     b.wait_groups(dict.fromkeys((b.prefix + g for g in GROUPS.values()), 1), watch=list(consumer_processes()))
 
 

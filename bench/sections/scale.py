@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import PYTHON, cpu_seconds, dist, process_tree, rnd, say
+from bench.common import CELERY_WORKER, PYTHON, cpu_seconds, dist, process_tree, rnd, say
 from bench.harness import BIG_STOCK, GROUPS, consumer_processes
 from bench.sections.capacity import search
 
@@ -256,7 +256,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, size, env_for, django_da
             names.append(f"{tag}{process}-{k}")
             b.procs.consumer(services[0], names[-1], env, argv=[PYTHON, "manage.py", "run_consumer", *services])
         names.append(f"{tag}celery-{k}")
-        b.procs.start(names[-1], [*CELERY, "-n", f"scale{n}-{k}@%h"], env)
+        b.procs.start(names[-1], [*CELERY_WORKER, "-n", f"scale{n}-{k}@%h"], env)
     groups = [prefix + g for g in GROUPS.values()]
     b.wait_groups(dict.fromkeys(groups, n), timeout=180, watch=names, bootstrap=cluster.bootstrap_servers)
     # The quotas hold from here on: starting Django under 6 % of a core would only make the wait longer.
@@ -322,22 +322,3 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, size, env_for, django_da
         f"{max((v or 0) for v in throttled.values()):.0%} of periods at most"
     )
     return result
-
-
-CELERY = [
-    PYTHON,
-    "-m",
-    "celery",
-    "-A",
-    "config",
-    "worker",
-    "-l",
-    "warning",
-    "-c",
-    "2",
-    "--without-gossip",
-    "--without-mingle",
-    "--without-heartbeat",
-    "-P",
-    "threads",
-]
