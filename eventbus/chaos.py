@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
 import orjson
@@ -36,7 +35,6 @@ REFRESH_SECONDS = 1.0
 MAX_SECONDS = 30 * 60  # the longest a switch may stay on
 MAX_DELAY_MS = 10_000
 MAX_FAILURES = 1_000
-_DECIDED = 10_000  # events whose fate a consumer remembers, so each attempt of a doomed event fails
 # Take one unit of a `fail` switch's count; -1 once it is spent or the switch has ended (DECR alone would
 # bring an ended switch's counter back, without a time to live).
 _TAKE_ONE = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return -1"
@@ -136,7 +134,7 @@ class Control:
         self._client: redis.Redis | None = None
         self._read_at = 0.0
         self._unreachable_said = False
-        self._decided: OrderedDict[str, bool] = OrderedDict()
+        self._decided: dict[str, bool] = {}  # event id -> doomed, for the batch in hand
 
     def refresh(self) -> None:
         now = time.monotonic()
@@ -183,9 +181,14 @@ class Control:
             return 0.0
         return max(0.0, min(events * slow.delay_ms / 1000, slow.until - time.time()))
 
+    def begin_batch(self) -> None:
+        """Forget the fates drawn for the last batch: an event delivered again (a dead letter replayed) is a
+        new draw, doomed only if the count is not spent."""
+        self._decided.clear()
+
     def check(self, events: list[Envelope]) -> None:
         """Raise ChaosFailure if one of these events is doomed by a `fail` switch. Each event's fate is drawn
-        once (one unit of the shared count) and kept, so its retries fail too."""
+        once per batch (one unit of the shared count) and kept, so its retries fail too."""
         fail = self.on.get("fail")
         if fail is None:
             return
@@ -196,8 +199,6 @@ class Control:
             if doomed is None:
                 doomed = self._draw(fail)
                 self._decided[event.id] = doomed
-                if len(self._decided) > _DECIDED:
-                    self._decided.popitem(last=False)
             if doomed:
                 raise ChaosFailure(
                     f"chaos switch: the next {fail.count} {fail.event_type} events fail (turned on by "

@@ -105,6 +105,8 @@ class Dispatcher:
         decoded = [(record, self.decode(record)) for record in records]
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
+        if self.chaos is not None:
+            self.chaos.begin_batch()
         with unit_of_work(svc.database):
             batch = _Batch(
                 seen=(

@@ -14,7 +14,7 @@ import pytest
 from django.test import override_settings
 
 from eventbus import chaos, envelope, kafka_io, schemas
-from eventbus.dispatch import Dispatcher
+from eventbus.dispatch import Dispatcher, Record
 from eventbus.runner import ConsumerRunner
 from eventbus.service import service
 from eventbus.tests.test_dispatch import CHANGED, RELEASED, Calls, inventory_service, record
@@ -158,3 +158,18 @@ def test_a_paused_consumer_keeps_its_partitions_and_handles_nothing_until_resume
     finally:
         shop.stopping.set()
         thread.join(30)
+
+
+@pytest.mark.django_db(databases=["default", "inventory"])
+def test_a_dead_letter_replayed_once_the_count_is_spent_is_handled(prefix):
+    chaos.turn_on(switch("fail", event_type=CHANGED, count=1))
+    calls = Calls()
+    control = chaos.Control("inventory")
+    control.refresh()
+    dispatcher = Dispatcher(inventory_service({CHANGED: calls.changed}), chaos=control)
+    doomed = record(0, sku="A")
+    assert [d.record.offset for d in dispatcher.handle([doomed]).dead] == [0]
+    replayed = Record(doomed.topic, 0, 7, doomed.key, doomed.value, doomed.headers)  # same event, new offset
+    result = dispatcher.handle([replayed])
+    assert (result.handled, result.dead) == (1, [])
+    assert calls.log == [("changed", ["A"])]
