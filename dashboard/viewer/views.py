@@ -382,6 +382,7 @@ def _render_map(request, *, error: str = "", status: int = 200, data=None):
     switches = chaos.switches_on()
     for node in nodes:
         node["chaos"] = [s for s in switches if s.service == node["name"]]
+        node["chaos_y"] = node["y"] - 34 if node["y"] < 100 else node["y"] + 42  # clear of the arrows
     context = {
         "nav": "map",
         "nodes": nodes,

@@ -130,19 +130,13 @@ for (const cell of document.querySelectorAll("td.trend[data-trend]")) {
 }
 
 // ------------------------------------------------------------------ service map: chaos switches
-const describe = (s) => {
-  if (s.kind === "pause") return "paused";
-  if (s.kind === "slow") return `slowed by ${s.delay_ms} ms per event`;
-  return `failing the next ${s.left ?? s.count} of ${s.count} ${s.event_type}`;
-};
-
 // Each node shows its switches while they are on; the table of switches loses a row when one ends.
 function showChaos(switches) {
   for (const node of document.querySelectorAll("#service-map [data-service]")) {
     const mine = switches.filter((s) => s.service === node.dataset.service);
     node.classList.toggle("chaos-on", mine.length > 0);
     const label = node.querySelector("[data-chaos]");
-    if (label) label.textContent = mine.map((s) => `⚡ ${describe(s)}`).join(" · ");
+    if (label) label.textContent = mine.map((s) => `⚡ ${s.description}`).join(" · ");
   }
   const on = new Set(switches.map((s) => `${s.service}:${s.kind}`));
   for (const row of document.querySelectorAll("[data-chaos-switch]")) {
@@ -150,7 +144,7 @@ function showChaos(switches) {
   }
   for (const s of switches) {
     const cell = document.querySelector(`[data-chaos-switch="${CSS.escape(`${s.service}:${s.kind}`)}"] [data-seconds-left]`);
-    if (cell) cell.textContent = `${Math.max(0, Math.round(s.until - Date.now() / 1000))} s`;
+    if (cell) cell.textContent = `${s.seconds_left} s`;
   }
 }
 
