@@ -72,3 +72,28 @@ def send_cancelled(order_id: str) -> None:
     """Shipping's confirmation of a cancel, which is what releases an order's stock."""
     data = {"order_id": order_id, "shipment_id": str(uuid.uuid4()), "reason": "test"}
     send_event("conveyor.shipping.shipment.cancelled.v1", "shipping", order_id, data)
+
+
+def commit_offsets(group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit offsets for a consumer group that has no members (created if new), without joining it."""
+    from kafka import TopicPartition
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
+
+    request = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+    admin = kafka_io.make_admin()
+    deadline = time.monotonic() + 60
+    try:
+        while True:  # a group coordinator not yet elected or loading on a new broker: retriable
+            try:
+                answer = admin.alter_group_offsets(group, request)
+                failed = {tp: err for tp, err in answer.items() if err.errno != 0}
+            except KafkaError as exc:
+                failed = {None: type(exc)}
+            if not failed:
+                return
+            if not all(err.retriable for err in failed.values()) or time.monotonic() > deadline:
+                raise AssertionError(f"the broker refused offsets for {group}: {failed}")
+            time.sleep(0.2)
+    finally:
+        admin.close()

@@ -173,3 +173,42 @@ def test_a_dead_letter_replayed_once_the_count_is_spent_is_handled(prefix):
     result = dispatcher.handle([replayed])
     assert (result.handled, result.dead) == (1, [])
     assert calls.log == [("changed", ["A"])]
+
+
+class _Waits(threading.Event):
+    """The runner's stop event, noting how long each wait was asked to last."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[float] = []
+
+    def wait(self, timeout=None):
+        self.asked.append(timeout)
+        return super().wait(timeout)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "shop"])
+def test_a_slowed_consumer_waits_after_each_batch_for_its_events(prefix, kafka_bootstrap):
+    with override_settings(CHAOS_ENABLED=True):
+        kafka_io.ensure_topics()
+        shop = ConsumerRunner(service("shop"), relay=False)
+    shop.stopping = _Waits()
+    thread = threading.Thread(target=shop.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: shop.consumer is not None and shop.listener.assigned, 60, "the shop consumer's partitions")
+        chaos.turn_on(chaos.Switch(service="shop", kind="slow", delay_ms=700, until=time.time() + 60, by="ada"))
+        wait_for(lambda: "slow" in shop.chaos.on, 10, "the consumer to read the switch")
+        producer = kafka_io.make_producer("chaos-test")
+        topic = service("shop").topics()[0]
+        for _ in range(2):
+            producer.send(topic, key=b"same-partition", value=b"not an event")
+        producer.flush(30)
+        producer.close()
+        wait_for(lambda: shop._next_offsets, 30, "the records to be read")
+        per_batch = {0.7, 1.4}  # 0.7 s per event, the two in one batch or in two
+        waited = lambda: [t for t in shop.stopping.asked if t and any(abs(t - w) < 0.05 for w in per_batch)]  # noqa: E731
+        wait_for(waited, 10, "a wait of 0.7 s per event")
+    finally:
+        shop.stopping.set()
+        thread.join(30)
