@@ -109,6 +109,34 @@ def test_messages_seek_and_search(stack, staff_user, browser):
     expect(page.locator("#viewer-error")).to_contain_text("path=value")
 
 
+def test_several_topics_at_once(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(3):
+        kafka_helpers.send_placed("MUG-001")
+    for n in range(2):
+        data = {"sku": "MUG-001", "on_hand": 5 + n, "reserved": 0, "available": 5 + n}
+        kafka_helpers.send_event("conveyor.inventory.stock.changed.v1", "inventory", "MUG-001", data)
+    orders, stock = schemas.topic_name("shop.orders"), schemas.topic_name("inventory.stock")
+    page = browser.page(base, 1280, 800)
+    log_in(page, then=f"/dashboard/topics/{orders}/")
+    expect(page.locator("#messages [data-offset]")).to_have_count(3)
+    page.locator("#topic-picker").select_option([stock])  # the multi-select of the other topics
+    page.locator("#browse button[type=submit]").click()
+    expect(page).to_have_url(re.compile(rf"topic={re.escape(stock)}"))
+    expect(page.locator(f'#messages [data-topic="{orders}"]')).to_have_count(3)
+    expect(page.locator(f'#messages [data-topic="{stock}"]')).to_have_count(2)
+    first = page.locator("#messages [data-offset]").first  # newest first: the last stock change
+    expect(first).to_have_attribute("data-topic", stock)
+    shoot(page, "viewer-many-topics")
+
+    # a search streams matches from both topics; seeking by offset across topics says why it cannot
+    page.goto(f"/dashboard/topics/{orders}/?topic={stock}&q=mug-001")
+    expect(page.locator("#search-status")).to_have_attribute("data-state", "done")
+    expect(page.locator("#messages [data-offset]")).to_have_count(5)
+    page.goto(f"/dashboard/topics/{orders}/?topic={stock}&offset=0")
+    expect(page.locator("#viewer-error")).to_contain_text("several topics are chosen")
+
+
 def test_groups_page_and_an_offset_reset(stack, staff_user, browser):
     base = start(stack, consumers=(), celery=False)
     for _ in range(5):
