@@ -35,8 +35,13 @@ def test_history_gives_the_start_of_the_window_and_its_moves(staff_client):
     data = body.json()
     assert data["start"] == {a: "placed"}
     assert [(order, stage) for _, order, stage in data["events"]] == [(a, "reserved"), (b, "placed"), (a, "packed")]
-    page = staff_client.get("/dashboard/board/replay/", {"since": since.isoformat(), "until": until.isoformat()})
-    assert page.status_code == 200 and page.content.decode().count("data-stage=") == 7
+    old_link = staff_client.get("/dashboard/board/replay/", {"since": since.isoformat(), "until": until.isoformat()})
+    assert old_link.status_code == 302  # the replay lives under the live board now, at the same window
+    assert old_link["Location"].startswith("/dashboard/?since=")
+    board = staff_client.get(old_link["Location"]).content.decode()
+    assert 'id="scrubber"' in board and 'data-url="/dashboard/api/board-history"' in board
+    for speed in (1, 5, 15, 60):
+        assert f'data-speed="{speed}"' in board
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventbus import browse
 
-from ..models import STAGES
 from . import params, selectors, services, time_travel
 
 RESET_PERMISSION = "dashboard.reset_offsets"
@@ -448,14 +447,13 @@ def _window(data) -> tuple[datetime, datetime]:
 @staff
 @require_GET
 def board_replay(request):
-    context = {"nav": "board", "stages": STAGES}
+    """The replay now lives under the live board (its scrubber); a replay link opens the board at its window."""
     try:
         since, until = _window(request.GET)
-        context.update(since=since.isoformat(), until=until.isoformat())
     except time_travel.BadWindow as exc:
-        context["error"] = str(exc)
-        return render(request, "dashboard/viewer/replay.html", context, status=400)
-    return render(request, "dashboard/viewer/replay.html", context)
+        context = {"title": "Time travel", "message": f"{exc}. Or open /dashboard/ and drag the scrubber."}
+        return render(request, "dashboard/viewer/error.html", context, status=400)
+    return redirect(f"/dashboard/?{urlencode({'since': since.isoformat(), 'until': until.isoformat()})}")
 
 
 @staff
