@@ -200,6 +200,9 @@ KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX")  # lets test runs share a broker 
 # The relay wakes on each commit (in-process, or through Redis from the web and Celery); its poll only
 # catches a missed wake-up (Redis away). Every 50 ms, the idle polls were half of each consumer's idle CPU.
 OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.5"))
+# Chaos switches (pause, slow or fail a service's consumer from the service map; eventbus/chaos.py): for
+# development and rehearsals only, so off unless asked for.
+CHAOS_ENABLED = DEBUG or env_bool("CONVEYOR_CHAOS")
 # Retention of our own tables, all in this one place (docs/deploy.md). Kafka keeps records 7 days (the broker's
 # log.retention.hours=168, broker/launch.py): an inbox row must outlive every redelivery Kafka can still make,
 # so inboxes keep 30 days. Personal data (email, name, address) in the dashboard's event log and dead letters

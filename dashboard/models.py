@@ -182,7 +182,10 @@ class OperatorLog(models.Model):
     detail = models.JSONField(default=dict)
 
     class Meta:
-        permissions = [("reset_offsets", "Can reset a consumer group's committed offsets")]
+        permissions = [
+            ("reset_offsets", "Can reset a consumer group's committed offsets"),
+            ("use_chaos", "Can turn chaos switches on and off"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"

@@ -22,6 +22,7 @@ urlpatterns = [
     path("groups/<str:group_id>/reset", viewer.reset, name="reset"),
     path("schemas/", viewer.schema_catalogue, name="schemas"),
     path("map/", viewer.service_map, name="map"),
+    path("map/chaos", viewer.chaos_switch, name="chaos"),
     path("board/replay/", viewer.board_replay, name="board_replay"),
     path("api/board-history", viewer.board_history, name="board_history"),
     path("api/map", viewer.service_map_data, name="map_data"),

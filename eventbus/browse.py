@@ -129,8 +129,23 @@ _admin_lock = threading.Lock()
 _admin = None
 
 
+RETRIABLE_ATTEMPTS = 3  # a coordinator still loading, a leader moving: gone within a second or so
+
+
 def _call(fn: Callable):
-    """Run `fn(admin)` on the process's admin client (made on first use, dropped after a broker error)."""
+    """Run `fn(admin)` on the process's admin client (made on first use, dropped after a broker error). An
+    error the broker calls retriable (a group coordinator still loading after a start, a leader moving) is
+    tried again twice, a quarter of a second apart, before the page says Kafka did not answer."""
+    for attempt in range(1, RETRIABLE_ATTEMPTS + 1):
+        try:
+            return _call_once(fn)
+        except KafkaError as exc:
+            if not exc.retriable or attempt == RETRIABLE_ATTEMPTS:
+                raise
+            time.sleep(0.25)
+
+
+def _call_once(fn: Callable):
     global _admin
     with _admin_lock:
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, transaction
 
 from . import envelope
+from .chaos import Control
 from .envelope import Envelope, Poison
 from .rows import insert_rows, present_values
 from .service import Service
@@ -78,9 +79,10 @@ def is_dead_letter_topic(topic: str) -> bool:
 
 
 class Dispatcher:
-    def __init__(self, service: Service, max_attempts: int = 3):
+    def __init__(self, service: Service, max_attempts: int = 3, chaos: Control | None = None):
         self.service = service
         self.max_attempts = max_attempts
+        self.chaos = chaos  # the chaos switches this consumer obeys (eventbus/chaos.py), or None
 
     def decode(self, record: Record) -> Envelope | Poison:
         try:
@@ -103,6 +105,8 @@ class Dispatcher:
         decoded = [(record, self.decode(record)) for record in records]
         ids = [item.id for _, item in decoded if isinstance(item, Envelope)]
         svc = self.service
+        if self.chaos is not None:
+            self.chaos.begin_batch()
         with unit_of_work(svc.database):
             batch = _Batch(
                 seen=(
@@ -149,6 +153,8 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             with transaction.atomic(using=self.service.database):
+                if self.chaos is not None:
+                    self.chaos.check(events)
                 handler(events)
         except DatabaseError as exc:
             raise_unless_the_event_is_at_fault(exc)
@@ -210,6 +216,8 @@ class Dispatcher:
             started = time.perf_counter()
             try:
                 with transaction.atomic(using=self.service.database):
+                    if self.chaos is not None:
+                        self.chaos.check([event])
                     handler([event])
             except DatabaseError as exc:
                 raise_unless_the_event_is_at_fault(exc)

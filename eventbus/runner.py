@@ -26,7 +26,7 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
-from . import kafka_io, metrics, offset_loss
+from . import chaos, kafka_io, metrics, offset_loss
 from .backoff import next_delay
 from .dispatch import TRANSIENT_ERRORS, DeadLetter, Dispatcher, Record, is_dead_letter_topic
 from .relay import Relay
@@ -94,7 +94,9 @@ def _fmt(partitions) -> str:
 class ConsumerRunner:
     def __init__(self, service: Service, *, relay: bool = True, poll_seconds: float | None = None, replay=False):
         self.service = service
-        self.dispatcher = Dispatcher(service)
+        self.chaos = chaos.Control(service.name) if chaos.enabled() else None
+        self.dispatcher = Dispatcher(service, chaos=self.chaos)
+        self._paused = False
         self.stopping = threading.Event()
         self.relay = Relay(service, poll_seconds or settings.OUTBOX_POLL_SECONDS) if relay else None
         self.dlt_producer = None
@@ -140,6 +142,8 @@ class ConsumerRunner:
                 # Caught in kafka-python's join race (below), poll() spins inside for its whole timeout, a
                 # fetch attempt after another: 0.65-0.87 cores until the rejoin. Without partitions, a short
                 # poll per POLL_MS moves the group protocol on just as well (a poll of 0 ms never joins).
+                if self.chaos is not None:
+                    self._obey_chaos()
                 assigned, polled_at = bool(self.listener.assigned), time.monotonic()
                 polled = self._poll(POLL_MS if assigned else UNASSIGNED_POLL_MS)
                 self._watch_assignment(topics, name)
@@ -228,6 +232,8 @@ class ConsumerRunner:
         self._next_offsets.update(handled)
         self._uncommitted.update({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in handled.items()})
         self._commit_pending(due_only=True)
+        if self.chaos is not None and (delay := self.chaos.delay_seconds(len(records))):
+            self.stopping.wait(delay)
         elapsed_ms = (time.perf_counter() - started) * 1000
         lags = self._lag_by_partition()
         lag = sum(lags.values())
@@ -243,6 +249,20 @@ class ConsumerRunner:
             elapsed_ms,
             lag,
         )
+
+    def _obey_chaos(self) -> None:
+        """Pause every partition held while a `pause` switch is on (again after each poll: a rebalance
+        hands partitions over unpaused), and resume them when it ends. A paused member still polls, so it
+        keeps its place in the group."""
+        self.chaos.refresh()
+        held = self.consumer.assignment()
+        if self.chaos.paused:
+            if held:
+                self.consumer.pause(*held)
+            self._paused = True
+        elif self._paused:
+            self.consumer.resume(*held)
+            self._paused = False
 
     REJOIN_AFTER_SECONDS = 30
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -18,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventbus import browse
 
-from . import params, selectors, services, time_travel
+from . import chaos, params, selectors, services, time_travel
 
 RESET_PERMISSION = "dashboard.reset_offsets"
 STREAM_CHUNK = 20  # matches handed from the scanning thread to the response at a time
@@ -400,24 +402,67 @@ def _layout(nodes: list[dict], edges: list[dict]) -> tuple[list[dict], list[dict
     return placed_nodes, placed_edges
 
 
+def _render_map(request, *, error: str = "", status: int = 200, data=None):
+    try:
+        found = selectors.service_map()
+    except browse.BrokerError as exc:
+        return _broker_down(request, exc)
+    nodes, edges = _layout(found["nodes"], found["edges"])
+    switches = chaos.switches_on()
+    for node in nodes:
+        node["chaos"] = [s for s in switches if s.service == node["name"]]
+        node["chaos_y"] = node["y"] - 34 if node["y"] < 100 else node["y"] + 42  # clear of the arrows
+    context = {
+        "nav": "map",
+        "nodes": nodes,
+        "edges": edges,
+        "error": error,
+        "chaos": {
+            "enabled": chaos.enabled(),
+            "allowed": request.user.has_perm(chaos.PERMISSION),
+            "off_message": chaos.OFF_MESSAGE,
+            "permission_message": chaos.PERMISSION_MESSAGE,
+            "switches": switches,
+            "services": [{"name": n, "event_types": chaos.event_types(n)} for n in chaos.services()],
+            "default_minutes": chaos.DEFAULT_MINUTES,
+            "data": data or {},
+        },
+    }
+    return render(request, "dashboard/viewer/map.html", context, status=status)
+
+
 @staff
 @require_GET
 def service_map(request):
-    try:
-        data = selectors.service_map()
-    except browse.BrokerError as exc:
-        return _broker_down(request, exc)
-    nodes, edges = _layout(data["nodes"], data["edges"])
-    return render(request, "dashboard/viewer/map.html", {"nav": "map", "nodes": nodes, "edges": edges})
+    return _render_map(request)
 
 
 @staff
 @require_GET
 def service_map_data(request):
     try:
-        return JsonResponse(selectors.service_map())
+        found = selectors.service_map()
     except browse.BrokerError as exc:
         return JsonResponse({"error": f"Kafka did not answer ({type(exc).__name__}); retrying"}, status=503)
+    return JsonResponse({**found, "chaos": [asdict(s) for s in chaos.switches_on()]})
+
+
+@staff
+@require_POST
+def chaos_switch(request):
+    """Turn a chaos switch on (action=on) or off (action=off), then back to the map."""
+    try:
+        if request.POST.get("action") == "off":
+            was_on = chaos.turn_off(user=request.user, data=request.POST)
+            service, kind = request.POST["service"], request.POST["kind"]
+            messages.success(request, f"{service}: {kind} turned off" if was_on else f"{service}: {kind} was not on")
+        else:
+            switch = chaos.turn_on(user=request.user, data=request.POST)
+            minutes = round((switch.until - timezone.now().timestamp()) / 60)
+            messages.success(request, f"{switch.service}: {switch.describe()} for {minutes} min (it ends itself then)")
+    except chaos.Refused as exc:
+        return _render_map(request, error=str(exc), status=exc.status, data=request.POST)
+    return redirect("dashboard:map")
 
 
 # --------------------------------------------------------------------------- time travel

@@ -129,6 +129,44 @@ for (const cell of document.querySelectorAll("td.trend[data-trend]")) {
   if (values.length > 1) cell.append(sparkline(values, { label: "lag trend" }));
 }
 
+// ------------------------------------------------------------------ service map: chaos switches
+// Each node shows its switches while they are on; the table of switches loses a row when one ends.
+function showChaos(switches) {
+  for (const node of document.querySelectorAll("#service-map [data-service]")) {
+    const mine = switches.filter((s) => s.service === node.dataset.service);
+    node.classList.toggle("chaos-on", mine.length > 0);
+    const label = node.querySelector("[data-chaos]");
+    if (label) label.textContent = mine.map((s) => `⚡ ${s.description}`).join(" · ");
+  }
+  const on = new Set(switches.map((s) => `${s.service}:${s.kind}`));
+  for (const row of document.querySelectorAll("[data-chaos-switch]")) {
+    if (!on.has(row.dataset.chaosSwitch)) row.remove();
+  }
+  for (const s of switches) {
+    const cell = document.querySelector(`[data-chaos-switch="${CSS.escape(`${s.service}:${s.kind}`)}"] [data-seconds-left]`);
+    if (cell) cell.textContent = `${s.seconds_left} s`;
+  }
+}
+
+const chaosForm = $("#chaos-form");
+if (chaosForm) {
+  // Show only the fields of the chosen switch, and the event types of the chosen service.
+  const sync = () => {
+    const kind = chaosForm.elements.kind.value;
+    for (const el of chaosForm.querySelectorAll("[data-for-kind]")) el.hidden = el.dataset.forKind !== kind;
+    const service = chaosForm.elements.service.value;
+    const groups = chaosForm.querySelectorAll("[data-service-types]");
+    for (const group of groups) group.disabled = group.dataset.serviceTypes !== service;
+    const select = chaosForm.elements.event_type;
+    if (select.selectedOptions[0]?.parentElement.disabled) {
+      const first = chaosForm.querySelector(`[data-service-types="${CSS.escape(service)}"] option`);
+      if (first) first.selected = true;
+    }
+  };
+  chaosForm.addEventListener("change", sync);
+  sync();
+}
+
 // ------------------------------------------------------------------ service map: rates and lag
 const mapStatus = $("#map-status");
 if (mapStatus) {
@@ -152,6 +190,7 @@ if (mapStatus) {
         const el = document.querySelector(`[data-service="${CSS.escape(node.name)}"] [data-members]`);
         if (el) el.textContent = `${node.members} consumer${node.members === 1 ? "" : "s"}`;
       }
+      showChaos(body.chaos || []);
       previous = body;
       mapStatus.textContent = `as of ${new Date().toLocaleTimeString()}`;
     } catch (err) {
