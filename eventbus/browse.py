@@ -119,7 +119,8 @@ class ScanProgress:
     elapsed: float
     done: bool = False
     reason: str = ""  # when done: "end", "messages", "seconds", "matches" or "cancelled"
-    positions: dict[int, int] = field(default_factory=dict)  # partition → next offset to read
+    # the next offset to read, by partition (scan) or by (topic, partition) (scan_many)
+    positions: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- one admin client per process
@@ -200,9 +201,25 @@ def offsets(topic_partitions: list[tuple[str, int]]) -> dict[tuple[str, int], tu
 
 def offsets_for_time(topic: str, partitions: list[int], millis: int) -> dict[int, int | None]:
     """Per partition, the first offset whose timestamp is at or after `millis` (None: no such record yet)."""
-    tps = [TopicPartition(topic, p) for p in partitions]
+    found = offsets_for_times([(topic, p) for p in partitions], millis)
+    return {p: o for (_, p), o in found.items()}
+
+
+def offsets_for_times(topic_partitions: list[tuple[str, int]], millis: int) -> dict[tuple[str, int], int | None]:
+    """Per (topic, partition), the first offset whose timestamp is at or after `millis` (None: none yet)."""
+    if not topic_partitions:
+        return {}
+    tps = [TopicPartition(t, p) for t, p in topic_partitions]
     found = _call(lambda admin: admin.list_partition_offsets({tp: int(millis) for tp in tps}))
-    return {tp.partition: (found[tp].offset if found[tp].offset >= 0 else None) for tp in tps}
+    return {(tp.topic, tp.partition): (found[tp].offset if found[tp].offset >= 0 else None) for tp in tps}
+
+
+def topic_names(*, include_internal: bool = False) -> list[str]:
+    """The cluster's topic names, sorted (metadata only: no offsets asked)."""
+    described = _call(lambda admin: admin.describe_topics(None))
+    return sorted(
+        t["name"] for t in described if not t.get("error_code") and (include_internal or not t.get("is_internal"))
+    )
 
 
 def _metadata(names: list[str] | None) -> list[dict]:
@@ -361,16 +378,20 @@ def _record(r) -> Record:
 
 def read(topic: str, windows: dict[int, tuple[int, int]], timeout: float = READ_TIMEOUT_S) -> list[Record]:
     """The records of each partition's window [start, stop), in offset order per partition."""
-    windows = {p: (a, b) for p, (a, b) in windows.items() if b > a}
+    return read_many({(topic, p): w for p, w in windows.items()}, timeout=timeout)
+
+
+def read_many(windows: dict[tuple[str, int], tuple[int, int]], timeout: float = READ_TIMEOUT_S) -> list[Record]:
+    """The records of each (topic, partition)'s window [start, stop), in offset order per partition."""
+    windows = {tp: (a, b) for tp, (a, b) in windows.items() if b > a}
     if not windows:
         return []
     records: list[Record] = []
-    for item in _scan(
-        topic, windows, None, max_messages=None, max_seconds=timeout, cancelled=lambda: False, kind="page"
-    ):
+    for item in _scan(windows, None, max_messages=None, max_seconds=timeout, cancelled=lambda: False, kind="page"):
         if isinstance(item, ScanProgress):
             if item.done and item.reason == "seconds":
-                raise KafkaError(f"reading {topic} took longer than {timeout:.0f}s")
+                names = ", ".join(sorted({t for t, _ in windows}))
+                raise KafkaError(f"reading {names} took longer than {timeout:.0f}s")
         else:
             records.append(item)
     return records
@@ -380,6 +401,20 @@ def scan(
     topic: str,
     windows: dict[int, tuple[int, int]],
     match: Callable[[bytes | None, bytes | None, list], bool],
+    **limits,
+) -> Iterator[Record | ScanProgress]:
+    """`scan_many` over one topic's partitions; its progress positions are keyed by partition."""
+    for item in scan_many({(topic, p): w for p, w in windows.items()}, match, **limits):
+        if isinstance(item, ScanProgress):
+            item = ScanProgress(
+                item.scanned, item.elapsed, item.done, item.reason, {p: o for (_, p), o in item.positions.items()}
+            )
+        yield item
+
+
+def scan_many(
+    windows: dict[tuple[str, int], tuple[int, int]],
+    match: Callable[[bytes | None, bytes | None, list], bool],
     *,
     max_messages: int,
     max_seconds: float,
@@ -387,11 +422,11 @@ def scan(
     cancelled: Callable[[], bool] = lambda: False,
     progress_every: float = 0.25,
 ) -> Iterator[Record | ScanProgress]:
-    """Read each partition's window [start, stop) and yield the records for which `match(key, value,
-    headers)` is true, with a ScanProgress now and then and a last one (done=True) saying why it stopped."""
+    """Read each (topic, partition)'s window [start, stop) and yield the records for which
+    `match(key, value, headers)` is true, with a ScanProgress now and then and a last one (done=True) saying
+    why it stopped; progress positions are keyed by (topic, partition)."""
     with _scan_slots:
         yield from _scan(
-            topic,
             windows,
             match,
             max_messages=max_messages,
@@ -403,19 +438,19 @@ def scan(
 
 
 def _scan(
-    topic, windows, match, *, max_messages, max_seconds, cancelled, max_matches=None, progress_every=0.25, kind="scan"
+    windows, match, *, max_messages, max_seconds, cancelled, max_matches=None, progress_every=0.25, kind="scan"
 ) -> Iterator[Record | ScanProgress]:
     started = time.monotonic()
     consumer = _take_consumer(kind)
     scanned = matched = 0
-    positions = {p: start for p, (start, _stop) in windows.items()}
-    pending = {TopicPartition(topic, p): stop for p, (start, stop) in windows.items() if stop > start}
+    positions = {tp: start for tp, (start, _stop) in windows.items()}
+    pending = {TopicPartition(t, p): stop for (t, p), (start, stop) in windows.items() if stop > start}
     reason = "end"
     healthy = False
     try:
         consumer.assign(list(pending))
         for tp in pending:
-            consumer.seek(tp, positions[tp.partition])
+            consumer.seek(tp, positions[(tp.topic, tp.partition)])
         last_progress = started
         while pending:
             elapsed = time.monotonic() - started
@@ -446,7 +481,7 @@ def _scan(
                             records = records[: n + 1]  # the rest of the batch is not scanned
                             break
                 scanned += len(records)
-                positions[tp.partition] = records[-1].offset + 1
+                positions[(tp.topic, tp.partition)] = records[-1].offset + 1
                 if max_matches is not None and matched >= max_matches:
                     break
             if max_matches is not None and matched >= max_matches:
@@ -457,8 +492,9 @@ def _scan(
                 # partition is not paused: kafka-python keeps a paused partition paused through the next
                 # assign() of the pooled consumer, whose next read then waits forever; its further records
                 # are dropped above, and the fetch sizes bound what they cost.
-                if consumer.position(tp) >= pending[tp] or positions[tp.partition] >= pending[tp]:
-                    positions[tp.partition] = max(positions[tp.partition], min(consumer.position(tp), pending[tp]))
+                key = (tp.topic, tp.partition)
+                if consumer.position(tp) >= pending[tp] or positions[key] >= pending[tp]:
+                    positions[key] = max(positions[key], min(consumer.position(tp), pending[tp]))
                     del pending[tp]
             now = time.monotonic()
             if now - last_progress >= progress_every:

@@ -35,8 +35,33 @@ def test_history_gives_the_start_of_the_window_and_its_moves(staff_client):
     data = body.json()
     assert data["start"] == {a: "placed"}
     assert [(order, stage) for _, order, stage in data["events"]] == [(a, "reserved"), (b, "placed"), (a, "packed")]
-    page = staff_client.get("/dashboard/board/replay/", {"since": since.isoformat(), "until": until.isoformat()})
-    assert page.status_code == 200 and page.content.decode().count("data-stage=") == 7
+    old_link = staff_client.get("/dashboard/board/replay/", {"since": since.isoformat(), "until": until.isoformat()})
+    assert old_link.status_code == 302  # the replay lives under the live board now, at the same window
+    assert old_link["Location"].startswith("/dashboard/?since=")
+    board = staff_client.get(old_link["Location"]).content.decode()
+    assert 'id="scrubber"' in board and 'data-url="/dashboard/api/board-history"' in board
+    for speed in (1, 5, 15, 60):
+        assert f'data-speed="{speed}"' in board
+
+
+def test_orders_that_moved_before_the_window_stand_where_they_were_when_it_opened(staff_client):
+    now = timezone.now().replace(microsecond=0)
+    done, waiting, later = new_order_id(), new_order_id(), new_order_id()
+    Dispatcher(service("dashboard")).handle(
+        [record("placed", done), record("reserved", done, seconds=1), record("delivered", done, seconds=2)]
+        + [record("placed", waiting), record("placed", later), record("reserved", later, seconds=1)]
+    )
+    for order, stage, minutes in [(done, "placed", 50), (done, "reserved", 45), (done, "delivered", 40)]:
+        arrived(order, stage, now - timedelta(minutes=minutes))
+    arrived(waiting, "placed", now - timedelta(minutes=20))
+    arrived(later, "placed", now - timedelta(minutes=30))
+    arrived(later, "reserved", now + timedelta(minutes=1))  # after the window: not yet at its start
+    since, until = now - timedelta(minutes=15), now
+    data = staff_client.get(
+        "/dashboard/api/board-history", {"since": since.isoformat(), "until": until.isoformat()}
+    ).json()
+    assert data["start"] == {done: "delivered", waiting: "placed", later: "placed"}
+    assert data["events"] == []
 
 
 @pytest.mark.parametrize(

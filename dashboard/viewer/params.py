@@ -3,6 +3,7 @@ checked here. Every error says what to write instead."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,8 @@ SEARCH_MESSAGES, SEARCH_MESSAGES_CAP = 100_000, 5_000_000
 SEARCH_SECONDS, SEARCH_SECONDS_CAP = 10, 120
 SEARCH_MATCHES, SEARCH_MATCHES_CAP = 100, 1000
 SEEKS = ("newest", "oldest", "offset", "time")
+MAX_TOPICS = 20  # topics browsed at once (the path's and the `topic` parameters')
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 SECONDS_HINT = f"search for 1 to {SEARCH_SECONDS_CAP} seconds"
 MATCHES_HINT = f"stop after 1 to {SEARCH_MATCHES_CAP} matches"
 
@@ -27,12 +30,14 @@ class BadQuery(ValueError):
 
 @dataclass(frozen=True)
 class MessageQuery:
+    topics: tuple[str, ...]  # the topics browsed besides the path's, from repeated `topic` parameters
     partitions: tuple[int, ...] | None  # None: every partition
     seek: str  # newest | oldest | offset | time
     offset: int | None
     time: datetime | None
     limit: int
-    cursor: dict[int, int] | None  # partition → offset, with `direction`
+    # (topic, partition) → offset, with `direction`; topic None in the one-topic form `p:o` (the path's topic)
+    cursor: dict[tuple[str | None, int], int] | None
     direction: str  # "next" (forward from the cursor) or "prev" (backward, ending before it)
     filter: Filter
     max_messages: int
@@ -76,14 +81,36 @@ def _partitions(params) -> tuple[int, ...] | None:
         raise BadQuery("partition: give partition numbers, e.g. partition=0 or partition=0,3") from None
 
 
-def _cursor(raw: str) -> dict[int, int]:
+def _cursor(raw: str) -> dict[tuple[str | None, int], int]:
+    """`p:o,…` (one topic) or `topic:p:o,…` (several); topic names cannot hold `:` or `,`."""
     cursor = {}
     for piece in raw.split(","):
-        p, sep, o = piece.partition(":")
-        if not sep or not p.strip().isdigit() or not o.strip().isdigit():
-            raise BadQuery("cursor: partition:offset pairs, e.g. cursor=0:120,1:98 (use the page's links)")
-        cursor[int(p)] = int(o)
+        parts = piece.strip().split(":")
+        topic = parts.pop(0) if len(parts) == 3 else None
+        if (
+            len(parts) != 2
+            or not all(x.isdigit() for x in parts)
+            or (topic is not None and not TOPIC_NAME.fullmatch(topic))
+        ):
+            raise BadQuery(
+                "cursor: partition:offset pairs, e.g. cursor=0:120,1:98, or topic:partition:offset with several "
+                "topics (use the page's links)"
+            )
+        cursor[(topic, int(parts[0]))] = int(parts[1])
     return cursor
+
+
+def _topics(params) -> tuple[str, ...]:
+    names = [piece.strip() for value in params.getlist("topic") for piece in value.split(",") if piece.strip()]
+    bad = [n for n in names if not TOPIC_NAME.fullmatch(n)]
+    if bad:
+        raise BadQuery(
+            f"topic: {bad[0]!r} is not a topic name (letters, digits, '.', '_' and '-'); choose topics from the list"
+        )
+    unique = tuple(dict.fromkeys(names))
+    if len(unique) > MAX_TOPICS:
+        raise BadQuery(f"topic: at most {MAX_TOPICS} topics at once ({len(unique)} chosen); choose fewer")
+    return unique
 
 
 def parse_query(params) -> MessageQuery:
@@ -112,6 +139,7 @@ def parse_query(params) -> MessageQuery:
         raise BadQuery("dir: next or prev")
     raw_cursor = (params.get("cursor") or "").strip()
     return MessageQuery(
+        topics=_topics(params),
         partitions=_partitions(params),
         seek=seek,
         offset=offset,

@@ -16,7 +16,7 @@ from eventbus import browse, schemas
 from eventbus.service import ALL_EVENTS, service
 
 from ..models import GroupLag, OperatorLog, SavedFilter
-from .params import BadQuery, MessageQuery
+from .params import MAX_TOPICS, TOPIC_NAME, BadQuery, MessageQuery
 
 DB = "dashboard"
 TIME_LAG_READ_S = 3.0
@@ -243,114 +243,166 @@ def describe(record: browse.Record) -> dict:
     }
 
 
+TP = tuple[str, int]  # (topic, partition)
+
+
 @dataclass
 class Page:
-    topic: browse.TopicInfo
+    topics: list[browse.TopicInfo]  # the path's topic first
     partitions: tuple[int, ...]
     messages: list[dict]
     next_cursor: str | None
     prev_cursor: str | None
     notice: str = ""
 
+    @property
+    def topic(self) -> browse.TopicInfo:
+        return self.topics[0]
 
-def _cursor_text(positions: dict[int, int]) -> str:
-    return ",".join(f"{p}:{o}" for p, o in sorted(positions.items()))
+
+def cursor_text(positions: dict[TP, int]) -> str:
+    """`p:o,…` for one topic (the links people already share), `topic:p:o,…` for several."""
+    if len({t for t, _ in positions}) <= 1:
+        return ",".join(f"{p}:{o}" for (_, p), o in sorted(positions.items()))
+    return ",".join(f"{t}:{p}:{o}" for (t, p), o in sorted(positions.items()))
 
 
-def chosen_partitions(topic: browse.TopicInfo, query: MessageQuery) -> dict[int, browse.PartitionInfo]:
-    every = {p.partition: p for p in topic.partitions}
-    if query.partitions is None:
-        return every
-    unknown = [p for p in query.partitions if p not in every]
-    if unknown:
+def chosen_topics(name: str, query: MessageQuery) -> list[browse.TopicInfo]:
+    """The path's topic and the `topic` parameters' (each once), the path's first. Raises browse.UnknownTopic
+    with the first name the cluster does not have, BadQuery for too many."""
+    names = list(dict.fromkeys((name, *query.topics)))
+    if len(names) > MAX_TOPICS:
+        raise BadQuery(f"topic: at most {MAX_TOPICS} topics at once ({len(names)} chosen); choose fewer")
+    for n in names:
+        if not TOPIC_NAME.fullmatch(n):
+            raise browse.UnknownTopic(n)
+    found = {t.name: t for t in browse.topics(names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise browse.UnknownTopic(missing[0])
+    return [found[n] for n in names]
+
+
+def chosen_partitions(topics: list[browse.TopicInfo], query: MessageQuery) -> dict[TP, browse.PartitionInfo]:
+    """Every partition of the chosen topics, or those numbered in `partition` (in each topic)."""
+    chosen: dict[TP, browse.PartitionInfo] = {}
+    for topic in topics:
+        every = {p.partition: p for p in topic.partitions}
+        if query.partitions is None:
+            chosen.update({(topic.name, p): info for p, info in every.items()})
+            continue
+        unknown = [p for p in query.partitions if p not in every]
+        if unknown and len(topics) == 1:
+            raise BadQuery(
+                f"partition {', '.join(map(str, unknown))}: {topic.name} has partitions 0 to {len(every) - 1}; "
+                "choose among them or leave partition empty for all"
+            )
+        # with several topics, a topic with fewer partitions gives those it has
+        chosen.update({(topic.name, p): every[p] for p in query.partitions if p in every})
+    if not chosen:
+        most = max(len(t.partitions) for t in topics)
         raise BadQuery(
-            f"partition {', '.join(map(str, unknown))}: {topic.name} has partitions 0 to {len(every) - 1}; "
-            "choose among them or leave partition empty for all"
+            f"partition {', '.join(map(str, query.partitions))}: no chosen topic has it (the largest has partitions "
+            f"0 to {most - 1}); choose among them or leave partition empty for all"
         )
-    return {p: every[p] for p in query.partitions}
+    return chosen
 
 
-def start_positions(topic: browse.TopicInfo, parts: dict[int, browse.PartitionInfo], query: MessageQuery):
-    """Where a forward read or a search starts in each partition, or ("newest", ends) for the newest page."""
+def _cursor_positions(topics, parts: dict[TP, browse.PartitionInfo], query: MessageQuery) -> dict[TP, int]:
+    """The query's cursor as (topic, partition) → offset, each clamped to what the partition keeps."""
+    positions = {}
+    for (t, p), o in query.cursor.items():
+        key = (t if t is not None else topics[0].name, p)
+        if key not in parts:
+            raise BadQuery("cursor: it names partitions not chosen; use the page's Older/Newer links")
+        positions[key] = min(max(o, parts[key].start), parts[key].end)
+    return positions
+
+
+def start_positions(parts: dict[TP, browse.PartitionInfo], query: MessageQuery) -> dict[TP, int]:
+    """Where a forward read or a search starts in each partition (for newest: the end offsets)."""
     if query.seek == "oldest":
-        return {p: info.start for p, info in parts.items()}
+        return {tp: info.start for tp, info in parts.items()}
     if query.seek == "newest":
-        return {p: info.end for p, info in parts.items()}
+        return {tp: info.end for tp, info in parts.items()}
     if query.seek == "offset":
+        if len({t for t, _ in parts}) > 1:
+            raise BadQuery(
+                "offset: an offset belongs to one topic's partitions, and several topics are chosen; "
+                "seek by time (or oldest/newest) across topics, or browse one topic to seek by offset"
+            )
         if all(query.offset >= info.end for info in parts.values()):
-            ends = ", ".join(f"{p}: {info.end - 1}" for p, info in parts.items())
+            ends = ", ".join(f"{p}: {info.end - 1}" for (_, p), info in parts.items())
             raise BadQuery(
                 f"offset {query.offset} is past the end of every chosen partition (newest offsets {ends}); "
                 "choose a smaller offset or start at newest"
             )
-        return {p: min(max(query.offset, info.start), info.end) for p, info in parts.items()}
+        return {tp: min(max(query.offset, info.start), info.end) for tp, info in parts.items()}
     millis = int(query.time.timestamp() * 1000)
-    found = browse.offsets_for_time(topic.name, list(parts), millis)
+    found = browse.offsets_for_times(list(parts), millis)
     if all(o is None for o in found.values()):
         raise BadQuery(
             f"no message at or after {query.time.isoformat()} in the chosen partitions; "
             "choose an earlier time or start at newest"
         )
-    firsts = browse.read(topic.name, {p: (info.start, info.start + 1) for p, info in parts.items() if info.messages})
+    firsts = browse.read_many({tp: (info.start, info.start + 1) for tp, info in parts.items() if info.messages})
     if firsts and millis < min(r.timestamp for r in firsts):
         oldest = datetime.fromtimestamp(min(r.timestamp for r in firsts) / 1000, tz=UTC).isoformat()
         raise BadQuery(
             f"{query.time.isoformat()} is before the oldest message kept ({oldest}); "
             "choose a later time, or start at oldest"
         )
-    return {p: (o if o is not None else parts[p].end) for p, o in found.items()}
+    return {tp: (o if o is not None else parts[tp].end) for tp, o in found.items()}
 
 
 def messages_page(topic_name: str, query: MessageQuery) -> Page:
-    """One page of messages. Raises browse.UnknownTopic, BadQuery."""
-    topic = browse.topic(topic_name)
-    parts = chosen_partitions(topic, query)
+    """One page of the chosen topics' messages, merged by timestamp. Raises browse.UnknownTopic, BadQuery."""
+    topics = chosen_topics(topic_name, query)
+    parts = chosen_partitions(topics, query)
     limit = query.limit
     if query.cursor is not None:
-        unknown = [p for p in query.cursor if p not in parts]
-        if unknown:
-            raise BadQuery("cursor: it names partitions not chosen; use the page's Older/Newer links")
+        positions = _cursor_positions(topics, parts, query)
         backward = query.direction == "prev"
-        positions = {p: min(max(o, parts[p].start), parts[p].end) for p, o in query.cursor.items()}
     else:
-        positions = start_positions(topic, parts, query)
+        positions = start_positions(parts, query)
         backward = query.seek == "newest"
     if backward:
-        windows = {p: (max(parts[p].start, o - limit), o) for p, o in positions.items()}
+        windows = {tp: (max(parts[tp].start, o - limit), o) for tp, o in positions.items()}
     else:
-        windows = {p: (o, min(parts[p].end, o + limit)) for p, o in positions.items()}
-    records = browse.read(topic.name, windows)
-    records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
+        windows = {tp: (o, min(parts[tp].end, o + limit)) for tp, o in positions.items()}
+    records = browse.read_many(windows)
+    records.sort(key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
     records = records[-limit:] if backward else records[:limit]
-    taken_first: dict[int, int] = {}
-    taken_last: dict[int, int] = {}
+    taken_first: dict[TP, int] = {}
+    taken_last: dict[TP, int] = {}
     for r in records:
-        taken_first[r.partition] = min(taken_first.get(r.partition, r.offset), r.offset)
-        taken_last[r.partition] = max(taken_last.get(r.partition, r.offset), r.offset)
+        tp = (r.topic, r.partition)
+        taken_first[tp] = min(taken_first.get(tp, r.offset), r.offset)
+        taken_last[tp] = max(taken_last.get(tp, r.offset), r.offset)
     if backward:
-        older = {p: taken_first.get(p, o) for p, o in positions.items()}
+        older = {tp: taken_first.get(tp, o) for tp, o in positions.items()}
         newer = positions
     else:
         older = positions
-        newer = {p: taken_last[p] + 1 if p in taken_last else o for p, o in positions.items()}
-    has_older = any(older[p] > parts[p].start for p in parts)
-    has_newer = any(newer[p] < parts[p].end for p in parts)
+        newer = {tp: taken_last[tp] + 1 if tp in taken_last else o for tp, o in positions.items()}
+    has_older = any(older[tp] > parts[tp].start for tp in positions)
+    has_newer = any(newer[tp] < parts[tp].end for tp in positions)
     shown = list(reversed(records)) if backward else records
     notice = "" if records else "No messages here: the chosen partitions hold none in this range."
     return Page(
-        topic=topic,
-        partitions=tuple(parts),
+        topics=topics,
+        partitions=tuple(sorted({p for _, p in parts})),
         messages=[describe(r) for r in shown],
-        next_cursor=_cursor_text(newer) if has_newer else None,
-        prev_cursor=_cursor_text(older) if has_older else None,
+        next_cursor=cursor_text(newer) if has_newer else None,
+        prev_cursor=cursor_text(older) if has_older else None,
         notice=notice,
     )
 
 
-def newest_share(parts: dict[int, browse.PartitionInfo], budget: int) -> dict[int, int]:
+def newest_share(parts: dict, budget: int) -> dict:
     """How many of its newest messages each partition gives to a search of `budget` messages: an equal share,
     and what a small partition cannot use goes to the others."""
-    share: dict[int, int] = {}
+    share = {}
     left = budget
     by_size = sorted(parts.items(), key=lambda item: item[1].messages)
     for n, (p, info) in enumerate(by_size):
@@ -360,19 +412,19 @@ def newest_share(parts: dict[int, browse.PartitionInfo], budget: int) -> dict[in
     return share
 
 
-def search_windows(topic_name: str, query: MessageQuery) -> tuple[browse.TopicInfo, dict[int, tuple[int, int]]]:
+def search_windows(topic_name: str, query: MessageQuery) -> tuple[list[browse.TopicInfo], dict[TP, tuple[int, int]]]:
     """A search reads forward to the end offsets as they are when it starts (a bounded range): from its start,
-    or, from newest, over the newest `max_messages` messages of the chosen partitions."""
-    topic = browse.topic(topic_name)
-    parts = chosen_partitions(topic, query)
+    or, from newest, over the newest `max_messages` messages of the chosen partitions of every chosen topic."""
+    topics = chosen_topics(topic_name, query)
+    parts = chosen_partitions(topics, query)
     if query.cursor is not None:
-        positions = {p: min(max(o, parts[p].start), parts[p].end) for p, o in query.cursor.items() if p in parts}
+        positions = _cursor_positions(topics, parts, query)
     elif query.seek == "newest":
         share = newest_share(parts, query.max_messages)
-        positions = {p: info.end - share[p] for p, info in parts.items()}
+        positions = {tp: info.end - share[tp] for tp, info in parts.items()}
     else:
-        positions = start_positions(topic, parts, query)
-    return topic, {p: (o, parts[p].end) for p, o in positions.items()}
+        positions = start_positions(parts, query)
+    return topics, {tp: (o, parts[tp].end) for tp, o in positions.items()}
 
 
 def saved_filters(username: str, topic: str) -> list[SavedFilter]:

@@ -1,9 +1,11 @@
 """The stage board as it was: the events of a past window from the dashboard's event log, and where each
-order they touch stood when the window opened, for the page to replay at any speed.
+order stood when the window opened (the orders the window moves, and the BOARD_BEFORE orders that moved
+last before it, as the board showed them), for the page to replay at any speed.
 
 Moments are arrival times at the dashboard (`received_at`, indexed): the board at a moment showed exactly
 the events received by then, lag included, which is what an incident review wants to see again. Bounded: a
-window is at most MAX_WINDOW long and MAX_EVENTS events."""
+window is at most MAX_WINDOW long and MAX_EVENTS events, and the board before it is read from at most
+LOOKBACK_EVENTS events."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ DB = "dashboard"
 MAX_WINDOW = timedelta(hours=6)
 MAX_EVENTS = 20_000
 CHUNK = 500  # order ids per IN (…) query
+BOARD_BEFORE = 7 * 150  # the live board shows the newest 150 cards of each of its seven columns
+LOOKBACK_EVENTS = 10_000  # the newest events before the window searched for those orders
 
 
 class BadWindow(ValueError):
@@ -42,7 +46,15 @@ def history(since: datetime, until: datetime) -> dict:
     rows = list(moves)
     if len(rows) > MAX_EVENTS:
         raise BadWindow(f"more than {MAX_EVENTS} events in this window; narrow it")
-    orders = sorted({order for _, order, _ in rows})
+    recent = (
+        EventLog.objects.using(DB)
+        .filter(kind=EventLog.Kind.EVENT, event_type__in=list(STAGE_OF_TYPE), received_at__lt=since)
+        .exclude(order_id="")
+        .order_by("-received_at", "-seq")
+        .values_list("order_id", flat=True)[:LOOKBACK_EVENTS]
+    )
+    on_board = list(dict.fromkeys(recent))[:BOARD_BEFORE]
+    orders = sorted({order for _, order, _ in rows} | set(on_board))
     before: dict[str, str] = {}
     for i in range(0, len(orders), CHUNK):
         earlier = (

@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from eventbus import browse
 
-from ..models import STAGES
 from . import chaos, params, selectors, services, time_travel
 
 RESET_PERMISSION = "dashboard.reset_offsets"
@@ -98,50 +97,78 @@ def _with(request, **changes) -> str:
     return q.urlencode()
 
 
+def _render_messages(request, context: dict, status: int = 200) -> HttpResponse:
+    """The messages page; its partition boxes are the partition numbers of any chosen topic."""
+    topics = context.get("topics") or ([context["topic"]] if context.get("topic") else [])
+    context["partition_numbers"] = sorted({p.partition for t in topics for p in t.partitions})
+    return render(request, "dashboard/viewer/messages.html", context, status=status)
+
+
+def _unknown_among(request, name: str, unknown: str, context: dict) -> HttpResponse:
+    """An unknown topic among several chosen: the page of the path's topic, saying which one to drop."""
+    if unknown == name:
+        return _no_topic(request, name)
+    context["error"] = (
+        f"There is no topic named {unknown!r} on this cluster; remove it from the chosen topics "
+        "(or pick topics from the list)."
+    )
+    with contextlib.suppress(browse.UnknownTopic, browse.BrokerError):
+        context["topic"] = browse.topic(name)
+        context["topics"] = [context["topic"]]
+    if "topic" not in context:
+        return _no_topic(request, name)
+    return _render_messages(request, context, status=400)
+
+
 @staff
 @require_GET
 def topic_messages(request, name: str):
     context = _page_context(request, name, None)
+    with contextlib.suppress(browse.BrokerError):  # the topic picker; the page's own read reports a broker down
+        context["topic_choices"] = [n for n in browse.topic_names() if n != name]
     try:
         query = params.parse_query(request.GET)
         context["query"] = query
         if query.filter.active:
-            topic, windows = selectors.search_windows(name, query)
-            context.update(topic=topic, search=True, scan_total=sum(b - a for a, b in windows.values()))
+            topics, windows = selectors.search_windows(name, query)
+            context.update(
+                topic=topics[0], topics=topics, search=True, scan_total=sum(b - a for a, b in windows.values())
+            )
         else:
             page = selectors.messages_page(name, query)
             context.update(
                 topic=page.topic,
+                topics=page.topics,
                 page=page,
                 older=_with(request, cursor=page.prev_cursor, dir="prev") if page.prev_cursor else None,
                 newer=_with(request, cursor=page.next_cursor, dir="next") if page.next_cursor else None,
             )
-    except browse.UnknownTopic:
-        return _no_topic(request, name)
+    except browse.UnknownTopic as exc:
+        return _unknown_among(request, name, str(exc.args[0]) if exc.args else name, context)
     except ValueError as exc:  # BadQuery, BadFilter
         context["error"] = str(exc)
         with contextlib.suppress(browse.UnknownTopic, browse.BrokerError):
             context["topic"] = browse.topic(name)
+            context["topics"] = [context["topic"]]
         if "topic" not in context:
             return _no_topic(request, name)
-        return render(request, "dashboard/viewer/messages.html", context, status=400)
+        return _render_messages(request, context, status=400)
     except browse.BrokerError as exc:
         return _broker_down(request, exc)
-    return render(request, "dashboard/viewer/messages.html", context)
+    return _render_messages(request, context)
 
 
 def _line(obj: dict) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
-async def _search_stream(topic: str, windows: dict[int, tuple[int, int]], query: params.MessageQuery):
+async def _search_stream(windows: dict[tuple[str, int], tuple[int, int]], query: params.MessageQuery):
     """NDJSON: `start`, then `match` (with the message's HTML) and `progress` lines, then `done`. Closing
     the response (the browser's Cancel aborts its fetch) stops the scan at its next batch."""
     loop = asyncio.get_running_loop()
     cancelled = threading.Event()
     lock = threading.Lock()
-    scan = browse.scan(
-        topic,
+    scan = browse.scan_many(
         windows,
         query.filter.matcher(),
         max_messages=query.max_messages,
@@ -160,11 +187,12 @@ async def _search_stream(topic: str, windows: dict[int, tuple[int, int]], query:
                     if item.done:
                         line["reason"] = item.reason
                         left = {p: o for p, o in item.positions.items() if o < windows[p][1]}
-                        line["resume"] = ",".join(f"{p}:{o}" for p, o in sorted(left.items())) if left else ""
+                        line["resume"] = selectors.cursor_text(left) if left else ""
                     out.append(_line(line))
                     return out
                 html = render_to_string("dashboard/viewer/_message.html", {"m": selectors.describe(item)})
-                out.append(_line({"kind": "match", "partition": item.partition, "offset": item.offset, "html": html}))
+                match = {"kind": "match", "topic": item.topic, "partition": item.partition, "offset": item.offset}
+                out.append(_line({**match, "html": html}))
                 if len(out) >= STREAM_CHUNK:
                     return out
         return out
@@ -205,15 +233,16 @@ def topic_search(request, name: str):
         query = params.parse_query(request.GET)
         if not query.filter.active:
             raise params.BadQuery("give something to search for: q, key, type, header or field")
-        topic, windows = selectors.search_windows(name, query)
-    except browse.UnknownTopic:
-        message = f"There is no topic named {name!r}. Choose one from /dashboard/topics/."
-        return JsonResponse({"error": message}, status=404)
+        _topics, windows = selectors.search_windows(name, query)
+    except browse.UnknownTopic as exc:
+        unknown = str(exc.args[0]) if exc.args else name
+        message = f"There is no topic named {unknown!r}. Choose topics from /dashboard/topics/."
+        return JsonResponse({"error": message}, status=404 if unknown == name else 400)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     except browse.BrokerError as exc:
         return JsonResponse({"error": f"Kafka did not answer ({type(exc).__name__}); try again"}, status=503)
-    response = StreamingHttpResponse(_search_stream(topic.name, windows, query), content_type="application/x-ndjson")
+    response = StreamingHttpResponse(_search_stream(windows, query), content_type="application/x-ndjson")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"
     return response
@@ -234,7 +263,7 @@ def save_filter(request, name: str):
         context.update(error=str(exc), topic=None)
         with contextlib.suppress(browse.UnknownTopic, browse.BrokerError):
             context["topic"] = browse.topic(name)
-        return render(request, "dashboard/viewer/messages.html", context, status=400)
+        return _render_messages(request, context, status=400)
     return redirect(f"/dashboard/topics/{name}/?{request.POST.get('query', '')}")
 
 
@@ -463,14 +492,13 @@ def _window(data) -> tuple[datetime, datetime]:
 @staff
 @require_GET
 def board_replay(request):
-    context = {"nav": "board", "stages": STAGES}
+    """The replay now lives under the live board (its scrubber); a replay link opens the board at its window."""
     try:
         since, until = _window(request.GET)
-        context.update(since=since.isoformat(), until=until.isoformat())
     except time_travel.BadWindow as exc:
-        context["error"] = str(exc)
-        return render(request, "dashboard/viewer/replay.html", context, status=400)
-    return render(request, "dashboard/viewer/replay.html", context)
+        context = {"title": "Time travel", "message": f"{exc}. Or open /dashboard/ and drag the scrubber."}
+        return render(request, "dashboard/viewer/error.html", context, status=400)
+    return redirect(f"/dashboard/?{urlencode({'since': since.isoformat(), 'until': until.isoformat()})}")
 
 
 @staff

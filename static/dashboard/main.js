@@ -3,6 +3,7 @@
 
 import { LiveSocket } from "./socket.js";
 import { sparkline, update as updateSpark } from "./sparkline.js";
+import { setupTimeTravel } from "./time_travel.js";
 
 const root = document.getElementById("dashboard");
 const API = root.dataset.api.replace(/state$/, "");
@@ -32,6 +33,7 @@ const state = {
   violations: new Map(), // order id -> card whose events contradict the saga
   selectedOrder: null,
   threshold: 30,
+  replaying: false, // time travel shows a past board: live frames update the state, not the board
 };
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -94,6 +96,7 @@ function cardElement(card) {
 }
 
 function renderCard(card, animate) {
+  if (state.replaying) return;
   let button = root.querySelector(`.card[data-order-id="${CSS.escape(card.id)}"]`);
   const column = columns[card.stage];
   if (!column) return;
@@ -139,6 +142,7 @@ function refreshAge(button, card) {
 }
 
 function renderCounts() {
+  if (state.replaying) return;
   for (const stage of STAGES) {
     const count = state.stageCounts[stage] ?? 0;
     $(`[data-count-for="${stage}"]`, columns[stage]).textContent = count;
@@ -186,6 +190,7 @@ function renderViolations() {
 }
 
 setInterval(() => {
+  if (state.replaying) return;
   for (const button of root.querySelectorAll(".card[data-order-id]")) {
     const card = state.cards.get(button.dataset.orderId);
     if (card) refreshAge(button, card);
@@ -203,6 +208,25 @@ try {
   const saved = Number(localStorage.getItem("conveyor.stuckThreshold"));
   if (saved > 0) state.threshold = $("#stuck-threshold").value = saved;
 } catch {}
+
+// The live board again, from the state the frames kept up to date while time travel showed the past.
+function rebuildBoard() {
+  for (const stage of STAGES) $(".cards", columns[stage]).replaceChildren();
+  for (const card of [...state.cards.values()].sort((a, b) => a.seq - b.seq)) renderCard(card, false);
+  renderCounts();
+}
+
+setupTimeTravel({
+  root,
+  columns,
+  enter: () => {
+    state.replaying = true;
+  },
+  leave: () => {
+    state.replaying = false;
+    rebuildBoard();
+  },
+});
 
 // ------------------------------------------------------------------ event tail
 
@@ -542,7 +566,7 @@ function onFrame(frame) {
       state.cards.clear();
       state.violations.clear();
       renderViolations();
-      for (const stage of STAGES) $(".cards", columns[stage]).replaceChildren();
+      if (!state.replaying) for (const stage of STAGES) $(".cards", columns[stage]).replaceChildren();
       state.tail = [];
       state.tailSeqs.clear();
       tailRows.replaceChildren();

@@ -1,5 +1,5 @@
 // The event viewer's pages: live topic counts, a streamed search with progress and cancel, copy as JSON,
-// copy link, lag trends. Each part runs only on the page that has its elements.
+// copy link, lag trends, the service map's rates. Each part runs only on the page that has its elements.
 import { sparkline } from "./sparkline.js";
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -199,82 +199,4 @@ if (mapStatus) {
   };
   refresh();
   setInterval(refresh, 2000);
-}
-
-// ------------------------------------------------------------------ time travel: replay the stage board
-const replay = $("#replay");
-if (replay) {
-  const MAIN = ["placed", "reserved", "packed", "dispatched", "delivered"];
-  const FINAL = new Set(["delivered", "rejected", "cancelled"]);
-  const shouldMove = (current, target) => {
-    if (!current) return true;
-    if (FINAL.has(current) || current === target) return false;
-    if (!MAIN.includes(target)) return true;
-    return MAIN.indexOf(target) > MAIN.indexOf(current);
-  };
-  const scrubber = $("#scrubber");
-  const at = $("#replay-at");
-  const status = $("#replay-status");
-  let data = null;
-  let timer = null;
-  const span = () => Date.parse(data.until) - Date.parse(data.since);
-  const momentOf = (value) => Date.parse(data.since) + (span() * value) / 1000;
-  const render = () => {
-    const moment = momentOf(Number(scrubber.value));
-    const cards = { ...data.start };
-    for (const [time, order, stage] of data.events) {
-      if (Date.parse(time) > moment) break;
-      if (shouldMove(cards[order], stage)) cards[order] = stage;
-    }
-    const byStage = {};
-    for (const [order, stage] of Object.entries(cards)) (byStage[stage] ||= []).push(order);
-    for (const column of document.querySelectorAll("#board [data-stage]")) {
-      const orders = byStage[column.dataset.stage] || [];
-      column.querySelector("[data-count-for]").textContent = orders.length;
-      column.querySelector(".cards").replaceChildren(
-        ...orders.slice(0, 150).map((id) => {
-          const li = document.createElement("li");
-          li.className = "card";
-          li.dataset.orderId = id;
-          li.innerHTML = `<a class="card-id" href="/dashboard/?order=${encodeURIComponent(id)}">${id.slice(0, 8)}</a>`;
-          return li;
-        })
-      );
-    }
-    at.textContent = new Date(moment).toISOString().replace(".000Z", "Z");
-  };
-  const stop = () => {
-    clearInterval(timer);
-    timer = null;
-  };
-  scrubber.addEventListener("input", () => {
-    stop();
-    render();
-  });
-  $("#replay-pause").addEventListener("click", stop);
-  for (const button of replay.querySelectorAll("[data-speed]")) {
-    button.addEventListener("click", () => {
-      stop();
-      if (Number(scrubber.value) >= 1000) scrubber.value = 0;
-      const step = (Number(button.dataset.speed) * 200 * 1000) / span(); // scrubber units per 200 ms
-      timer = setInterval(() => {
-        scrubber.value = Math.min(1000, Number(scrubber.value) + step);
-        render();
-        if (Number(scrubber.value) >= 1000) stop();
-      }, 200);
-    });
-  }
-  (async () => {
-    const response = await fetch(replay.dataset.url);
-    const body = await response.json();
-    if (!response.ok) {
-      status.textContent = body.error;
-      status.dataset.state = "error";
-      return;
-    }
-    data = body;
-    status.textContent = `${data.events.length} moves of ${new Set(data.events.map((e) => e[1])).size} orders`;
-    status.dataset.state = "ready";
-    render();
-  })();
 }

@@ -109,6 +109,34 @@ def test_messages_seek_and_search(stack, staff_user, browser):
     expect(page.locator("#viewer-error")).to_contain_text("path=value")
 
 
+def test_several_topics_at_once(stack, staff_user, browser):
+    base = start(stack, consumers=(), celery=False)
+    for _ in range(3):
+        kafka_helpers.send_placed("MUG-001")
+    for n in range(2):
+        data = {"sku": "MUG-001", "on_hand": 5 + n, "reserved": 0, "available": 5 + n}
+        kafka_helpers.send_event("conveyor.inventory.stock.changed.v1", "inventory", "MUG-001", data)
+    orders, stock = schemas.topic_name("shop.orders"), schemas.topic_name("inventory.stock")
+    page = browser.page(base, 1280, 800)
+    log_in(page, then=f"/dashboard/topics/{orders}/")
+    expect(page.locator("#messages [data-offset]")).to_have_count(3)
+    page.locator("#topic-picker").select_option([stock])  # the multi-select of the other topics
+    page.locator("#browse button[type=submit]").click()
+    expect(page).to_have_url(re.compile(rf"topic={re.escape(stock)}"))
+    expect(page.locator(f'#messages [data-topic="{orders}"]')).to_have_count(3)
+    expect(page.locator(f'#messages [data-topic="{stock}"]')).to_have_count(2)
+    first = page.locator("#messages [data-offset]").first  # newest first: the last stock change
+    expect(first).to_have_attribute("data-topic", stock)
+    shoot(page, "viewer-many-topics")
+
+    # a search streams matches from both topics; seeking by offset across topics says why it cannot
+    page.goto(f"/dashboard/topics/{orders}/?topic={stock}&q=mug-001")
+    expect(page.locator("#search-status")).to_have_attribute("data-state", "done")
+    expect(page.locator("#messages [data-offset]")).to_have_count(5)
+    page.goto(f"/dashboard/topics/{orders}/?topic={stock}&offset=0")
+    expect(page.locator("#viewer-error")).to_contain_text("several topics are chosen")
+
+
 def test_groups_page_and_an_offset_reset(stack, staff_user, browser):
     base = start(stack, consumers=(), celery=False)
     for _ in range(5):
@@ -163,40 +191,86 @@ def test_service_map_shows_services_and_live_rates(stack, staff_user, browser):
     expect(page).to_have_url(re.compile(rf"/dashboard/topics/{re.escape(orders)}/$"))
 
 
-def test_time_travel_replays_the_board(stack, staff_user, browser):
-    from datetime import timedelta
-
-    from django.utils import timezone
+def test_time_travel_scrubber_under_the_live_board(stack, staff_user, browser):
+    from datetime import datetime
+    from urllib.parse import quote
 
     from dashboard.models import EventLog
-    from dashboard.tests.factories import new_order_id, record
-    from eventbus.dispatch import Dispatcher
-    from eventbus.service import service
+    from dashboard.stages import should_move, stage_for
+    from tests.browser.helpers import open_dashboard, product
+    from tests.support import http_json
 
-    base = start(stack, consumers=(), celery=False)
-    now = timezone.now().replace(microsecond=0)
-    orders = [new_order_id() for _ in range(3)]
-    steps = ["placed", "reserved", "packed", "dispatched", "delivered"]
-    Dispatcher(service("dashboard")).handle(
-        [record(stage, order, seconds=i) for order in orders for i, stage in enumerate(steps)]
-    )
-    for n, order in enumerate(orders):  # each order moves one stage a minute, a minute after the one before
-        for i, stage in enumerate(steps):
-            at = now - timedelta(minutes=10) + timedelta(minutes=n + i)
-            EventLog.objects.using("dashboard").filter(order_id=order, event_type__contains=f".{stage}.").update(
-                received_at=at
-            )
-    since, until = (now - timedelta(minutes=10)).isoformat(), now.isoformat()
-    page = browser.page(base, 1280, 720)
+    sku = product("TT-MUG", 20)
+    base = start(stack, step_seconds="1")
+
+    def place() -> str:
+        body = {"email": "t@example.com", "name": "T", "address": "1 Road", "lines": [{"sku": sku, "quantity": 1}]}
+        status, placed = http_json("POST", f"{base}/api/orders", body)
+        assert status == 201, placed
+        return placed["id"]
+
+    def delivered(order: str):
+        return page.locator(f'[data-stage="delivered"] [data-order-id="{order}"]')
+
+    page = browser.page(base, 1280, 900)
     log_in(page, then="/dashboard/")
-    page.click("text=Time travel")
-    page.goto(f"/dashboard/board/replay/?since={since.replace('+', '%2B')}&until={until.replace('+', '%2B')}")
-    expect(page.locator("#replay-status")).to_have_attribute("data-state", "ready")
-    expect(page.locator('[data-stage="delivered"] [data-order-id]')).to_have_count(3)  # the window's end
-    page.locator("#scrubber").fill("350")  # 3.5 minutes in: one order dispatched, one packed, one reserved
-    expect(page.locator(f'[data-stage="dispatched"] [data-order-id="{orders[0]}"]')).to_have_count(1)
-    expect(page.locator(f'[data-stage="packed"] [data-order-id="{orders[1]}"]')).to_have_count(1)
-    expect(page.locator(f'[data-stage="reserved"] [data-order-id="{orders[2]}"]')).to_have_count(1)
+    open_dashboard(page)
+    orders = [place(), place()]
+    for order in orders:
+        expect(delivered(order)).to_have_count(1, timeout=60_000)
+    board, scrubber = page.locator("#board"), page.locator("#scrubber")
+
+    # back to before they were placed (the left end: 15 minutes ago): not on the board, which says it replays
+    scrubber.fill("0")
+    expect(page.locator("#tt-status")).to_have_attribute("data-state", "ready")
+    expect(board).to_have_attribute("data-replaying", re.compile(r"^\d\d:\d\d:\d\d$"))
+    expect(page.locator("#replay-badge")).to_contain_text("replaying")
+    for order in orders:
+        expect(page.locator(f'[data-order-id="{order}"]')).to_have_count(0)
+    # live frames keep coming (a third order crosses the saga) but do not repaint the past board
+    third = place()
+    page.wait_for_function(
+        "id => window.conveyorDashboard.state.cards.get(id)?.stage === 'delivered'", arg=third, timeout=60_000
+    )
+    expect(page.locator(f'[data-order-id="{third}"]')).to_have_count(0)
+
+    # forward to the moment the first order's reservation arrived: each order in its stage at that moment
+    log = EventLog.objects.using("dashboard").filter(kind=EventLog.Kind.EVENT, order_id__in=orders)
+
+    def ms(t):  # the page's precision: JavaScript dates keep milliseconds
+        return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+    moves = sorted((ms(e.received_at), e.seq, e.order_id, stage_for(e.event_type)) for e in log)
+    moment = next(at for at, _, order, stage in moves if order == orders[0] and stage == "reserved")
+    expected: dict[str, str] = {}
+    for at, _, order, stage in moves:
+        if at <= moment and stage and should_move(expected.get(order), stage):
+            expected[order] = stage
+    since = datetime.fromisoformat(page.locator("#time-travel").get_attribute("data-since"))
+    scrubber.fill(str(int((moment - since).total_seconds() * 1000)))
+    assert expected[orders[0]] == "reserved"
+    for order, stage in expected.items():
+        expect(page.locator(f'[data-stage="{stage}"] [data-order-id="{order}"]')).to_have_count(1)
+    expect(board.locator("[data-order-id]")).to_have_count(len(expected))  # and no other card
     shoot(page, "viewer-time-travel")
-    page.get_by_role("button", name="×60").click()  # ten minutes at ×60 play in ten seconds
-    expect(page.locator('[data-stage="delivered"] [data-order-id]')).to_have_count(3, timeout=30_000)
+
+    # play forward at ×60 from the start: the window's end has both delivered
+    page.get_by_role("button", name="×60").click()
+    scrubber.fill("0")
+    page.locator("#tt-play").click()
+    for order in orders:
+        expect(delivered(order)).to_have_count(1, timeout=30_000)
+
+    # back to live: the current board, the third order included, and no replay mark
+    page.get_by_role("button", name="Back to live").click()
+    expect(board).not_to_have_attribute("data-replaying", re.compile(".*"))
+    expect(page.locator("#replay-badge")).to_be_hidden()
+    for order in [*orders, third]:
+        expect(delivered(order)).to_have_count(1)
+
+    # a link to a moment opens the board as it was then
+    page.goto(f"/dashboard/?at={quote(moment.isoformat())}")
+    expect(board).to_have_attribute("data-replaying", re.compile(r"^\d\d:\d\d:\d\d$"))
+    for order, stage in expected.items():
+        expect(page.locator(f'[data-stage="{stage}"] [data-order-id="{order}"]')).to_have_count(1)
+    expect(board.locator("[data-order-id]")).to_have_count(len(expected))
