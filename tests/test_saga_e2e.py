@@ -80,6 +80,7 @@ def test_over_quantity_is_rejected_and_nothing_stays_reserved(stack):
 
 def test_a_cancel_before_dispatch_is_confirmed_by_shipping_and_releases_the_stock(stack):
     sku = product("E2E-CAP", 5)
+    stack.env["SHIPPING_STEP_SECONDS"] = "60"  # steps wait for Celery (none runs), not taken at once
     base = start_all(stack, courier=False)  # no courier: the shipment waits, ready, at `reserved`
     _, placed = place(base, sku, 4)
     reach(base, placed, "reserved")
