@@ -1,8 +1,8 @@
 """The outbox relay: sends an app's committed events to Kafka in publish order, then marks them sent.
 
-Runs as a thread inside the app's `run_consumer` process. Only the holder of the app's lease sends, so
-two processes never relay side by side; a relay that dies between send and mark sends again on restart
-and the consumers' inboxes absorb the duplicate.
+Runs as a thread inside the app's `run_consumer` process (one thread for every service a process hosts).
+Only the holder of the app's lease sends, so two processes never relay side by side; a relay that dies
+between send and mark sends again on restart and the consumers' inboxes absorb the duplicate.
 """
 
 from __future__ import annotations
@@ -31,24 +31,43 @@ BATCH = 1000
 
 
 class Relay:
-    def __init__(self, service: Service, poll_seconds: float = 0.05):
-        self.service = service
+    """The relay of one service, or of every service one process hosts: one producer and one thread drain
+    each service's outbox in turn, each under that service's own lease. A commit in this process wakes it
+    at once (outbox.wake_relays); another process's commit wakes it through Redis (wakeup.py)."""
+
+    def __init__(self, services: Service | list[Service], poll_seconds: float = 0.05):
+        self.services = [services] if isinstance(services, Service) else list(services)
         self.poll_seconds = poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_until = None
+        self.leases_until: dict[str, object] = {}  # service name -> when this relay's lease on it expires
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.producer = None
         self.sent_total = 0
-        register_waker(service.name, self.wake)
+        for svc in self.services:
+            register_waker(svc.name, self.wake)
+
+    @property
+    def service(self) -> Service:
+        return self.services[0]
+
+    @property
+    def lease_until(self):
+        """When the lease of a single-service relay expires (None when it holds none)."""
+        return self.leases_until.get(self.service.name)
+
+    @property
+    def names(self) -> str:
+        return "+".join(svc.name for svc in self.services)
 
     # -- lease
 
-    def hold_lease(self) -> bool:
+    def hold_lease(self, svc: Service | None = None) -> bool:
+        svc = svc or self.service
         now = timezone.now()
-        if self.lease_until and now < self.lease_until - timedelta(seconds=LEASE_SECONDS / 2):
+        until = self.leases_until.get(svc.name)
+        if until and now < until - timedelta(seconds=LEASE_SECONDS / 2):
             return True
-        svc = self.service
         expires = now + timedelta(seconds=LEASE_SECONDS)
         leases = svc.lease.objects.using(svc.database)
         # A conditional UPDATE is atomic on SQLite and PostgreSQL alike: of two relays, one wins.
@@ -61,30 +80,31 @@ class Relay:
                 with transaction.atomic(using=svc.database):
                     leases.create(name="relay", owner=self.owner, expires_at=expires)
             except IntegrityError:
-                self.lease_until = None
+                self.leases_until[svc.name] = None
                 return False
-        self.lease_until = expires
+        self.leases_until[svc.name] = expires
         return True
 
     def release_lease(self) -> None:
-        svc = self.service
-        try:
-            svc.lease.objects.using(svc.database).filter(name="relay", owner=self.owner).delete()
-        except DatabaseError:
-            pass
+        for svc in self.services:
+            try:
+                svc.lease.objects.using(svc.database).filter(name="relay", owner=self.owner).delete()
+            except DatabaseError:
+                pass
 
     # -- sending
 
-    def relay_once(self) -> int:
-        if not self.hold_lease():
+    def relay_once(self, svc: Service | None = None) -> int:
+        """Send one service's unsent rows (the first service's when none is named); return how many."""
+        svc = svc or self.service
+        if not self.hold_lease(svc):
             return 0
-        svc = self.service
         fields = ("position", "topic", "key", "headers", "value")
         rows = oldest_unset(svc.outbox, fields, unset="sent_at", limit=BATCH, using=svc.database)
         if not rows:
             return 0
         if self.producer is None:
-            self.producer = kafka_io.make_producer(f"{svc.name}-relay")
+            self.producer = kafka_io.make_producer(f"{self.names}-relay")
         futures = [
             (
                 position,
@@ -116,21 +136,21 @@ class Relay:
     def run(self) -> None:
         delay = self.poll_seconds
         while not self.stopping.is_set():
-            try:
-                sent = self.relay_once()
-                delay = self.poll_seconds
-            except kafka_io.BrokerUnavailable as exc:
-                log.warning(
-                    "%s relay: Kafka unreachable (%s); events stay in the outbox; retrying", self.service.name, exc
-                )
-                sent, delay = 0, next_delay(delay)
-            except DatabaseError as exc:
-                log.warning("%s relay: database unavailable (%s); retrying", self.service.name, exc)
-                close_old_connections()
-                sent, delay = 0, next_delay(delay)
+            sent, failed = 0, False
+            for svc in self.services:  # one service's outage holds up no other's events
+                try:
+                    sent += self.relay_once(svc)
+                except kafka_io.BrokerUnavailable as exc:
+                    log.warning("%s relay: Kafka unreachable (%s); events stay in the outbox; retrying", svc.name, exc)
+                    failed = True
+                except DatabaseError as exc:
+                    log.warning("%s relay: database unavailable (%s); retrying", svc.name, exc)
+                    close_old_connections()
+                    failed = True
+            delay = next_delay(delay) if failed else self.poll_seconds
             if sent == 0:
-                # A relay that does not hold the lease only checks now and then whether it is free.
-                self.wake.wait(delay if self.lease_until else max(delay, 1.0))
+                # A relay that holds no lease only checks now and then whether one is free.
+                self.wake.wait(delay if any(self.leases_until.values()) else max(delay, 1.0))
                 self.wake.clear()
         self.release_lease()
         if self.producer is not None:
@@ -139,8 +159,8 @@ class Relay:
     def start(self) -> threading.Thread:
         from . import wakeup
 
-        wakeup.listen(self.service.name, self.wake, self.stopping)
-        thread = threading.Thread(target=self._run_in_thread, name=f"{self.service.name}-relay", daemon=True)
+        wakeup.listen([svc.name for svc in self.services], self.wake, self.stopping)
+        thread = threading.Thread(target=self._run_in_thread, name=f"{self.names}-relay", daemon=True)
         thread.start()
         return thread
 

@@ -416,9 +416,10 @@ class ConsumerRunner:
             )
 
 
-def run_together(runners: list[ConsumerRunner]) -> int:
+def run_together(runners: list[ConsumerRunner], relay: Relay | None = None) -> int:
     """Run several services' consumers in one process, each in a thread of its own with its own group,
-    inbox, offsets and relay: fewer processes on a small machine, while each service still scales apart.
+    inbox and offsets: fewer processes on a small machine, while each service still scales apart. `relay`
+    (one producer and one thread for every hosted service's outbox) runs beside them when given.
     SIGTERM/SIGINT stop them all, each after its batch in hand; if one dies, the others stop too and the
     process exits 1, so that a supervisor restarts the lot. Returns the exit status."""
     stopping = threading.Event()
@@ -441,10 +442,20 @@ def run_together(runners: list[ConsumerRunner]) -> int:
             failed.append(runner.service.name)
             stopping.set()
 
+    relay_thread = None
+    if relay is not None:
+        # As a lone consumer does, the relay sends only once the topics exist with their partition counts.
+        kafka_io.wait_for_broker("relay", stopping.is_set)
+        if not stopping.is_set():
+            kafka_io.ensure_topics()
+            relay_thread = relay.start()
     threads = [threading.Thread(target=run, args=(r,), name=f"consumer-{r.service.name}") for r in runners]
     for thread in threads:
         thread.start()
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(0.5)  # short joins: the main thread stays free to take a signal
+    if relay_thread is not None:
+        relay.stop()
+        relay_thread.join(15)
     return 1 if failed else 0
