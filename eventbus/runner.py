@@ -12,7 +12,9 @@ import os
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -97,6 +99,7 @@ class ConsumerRunner:
         self.dispatcher = Dispatcher(service)
         self.stopping = threading.Event()
         self.relay = Relay(service, poll_seconds or settings.OUTBOX_POLL_SECONDS) if relay else None
+        self.sender = self.relay  # the relay this thread sends its batches' events with, right after commit
         self.dlt_producer = None
         self.consumer = None
         self.replay = replay
@@ -121,6 +124,8 @@ class ConsumerRunner:
             return
         kafka_io.ensure_topics()
         relay_thread = self.relay.start() if self.relay else None
+        if self.sender is not None:
+            self.dispatcher.before_commit = partial(self.sender.mark_sent, self.service)
         topics = self.service.topics()
         # "none": kafka-python reports a partition without a committed offset (started below from the earliest,
         # as a new group should) apart from one whose committed offset retention deleted (offset_loss.py).
@@ -202,7 +207,8 @@ class ConsumerRunner:
         delay = next_delay()
         while True:
             try:
-                result = self.dispatcher.handle(records)
+                with self.sender.sending_after(self.service) if self.sender else nullcontext():
+                    result = self.dispatcher.handle(records)
                 break
             except TRANSIENT_ERRORS as exc:
                 # Nothing of the batch was applied; keep it and try again once the database is back.
@@ -426,6 +432,7 @@ def run_together(runners: list[ConsumerRunner], relay: Relay | None = None) -> i
     failed: list[str] = []
     for runner in runners:
         runner.stopping = stopping
+        runner.sender = relay
 
     def _stop(signum, _frame):
         log.info("%s received; every consumer finishes the batch in hand", signal.Signals(signum).name)
