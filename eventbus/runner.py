@@ -432,7 +432,7 @@ def run_together(runners: list[ConsumerRunner], relay: Relay | None = None) -> i
     failed: list[str] = []
     for runner in runners:
         runner.stopping = stopping
-        runner.sender = relay
+        runner.sender = relay or runner.relay
 
     def _stop(signum, _frame):
         log.info("%s received; every consumer finishes the batch in hand", signal.Signals(signum).name)
