@@ -77,4 +77,8 @@ def test_cancels_at_random_moments_leave_every_service_in_agreement(stack, kafka
     counts = Counter(statuses.values())
     refused = OrderHistory.objects.using("shop").filter(order_id__in=order_ids, status="cancel_refused").count()
     print(f"statuses {dict(counts)}; cancel answers {dict(race.cancels)}; refused after dispatch {refused}")
-    assert counts["cancelled"] > 0 and counts["delivered"] > 0 and refused > 0, (counts, refused)
+    assert counts["cancelled"] > 0 and counts["delivered"] > 0, (counts, refused)
+    # With a step of 0 the shipment goes from ready to delivered right after the batch that made it ready,
+    # so a cancel either comes first (confirmed) or finds the order delivered at the API (409); shipping
+    # refuses one only if it lands in the milliseconds between, which a run need not hit.
+    assert refused > 0 or step_seconds == "0", (counts, refused)
