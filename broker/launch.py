@@ -30,7 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 POM = ROOT / "broker" / "pom.xml"
 LIB = ROOT / "var" / "broker" / "lib"
-HEAP = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m").split()
+# Sized for a small host (a couple of cores shared with the apps): a small heap, the serial collector (no
+# concurrent GC threads competing for the cores) and two JIT compiler threads. Override either for a
+# bigger machine, e.g. KAFKA_HEAP_OPTS="-Xms1g -Xmx1g" KAFKA_JVM_OPTS="-XX:+UseG1GC -XX:MaxGCPauseMillis=20".
+HEAP = os.environ.get("KAFKA_HEAP_OPTS", "-Xms128m -Xmx256m").split()
+JVM = os.environ.get("KAFKA_JVM_OPTS", "-XX:+UseSerialGC -XX:CICompilerCount=2").split()
 
 
 class LaunchError(RuntimeError):
@@ -213,8 +217,10 @@ class Cluster:
                         f"share.coordinator.state.topic.min.isr={min_isr}",
                         "group.initial.rebalance.delay.ms=0",
                         "auto.create.topics.enable=false",
-                        "num.network.threads=2",
-                        "num.io.threads=4",
+                        # few threads: a small host has few cores, and every idle thread still wakes
+                        "num.network.threads=1",
+                        "num.io.threads=2",
+                        "background.threads=2",
                         "log.retention.hours=168",
                         "log.segment.bytes=104857600",
                         "",
@@ -254,10 +260,7 @@ class Cluster:
         return [
             java,
             *HEAP,
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:InitiatingHeapOccupancyPercent=35",
-            "-XX:+ExplicitGCInvokesConcurrent",
+            *JVM,
             "-Djava.awt.headless=true",
             "-Dlog4j2.shutdownHookEnabled=false",  # the broker stops itself; no noisy second hook
             f"-Dlog4j2.configurationFile={node.data_dir / 'log4j2.xml'}",

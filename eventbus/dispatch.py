@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, transaction
@@ -83,6 +84,7 @@ class Dispatcher:
         self.service = service
         self.max_attempts = max_attempts
         self.chaos = chaos  # the chaos switches this consumer obeys (eventbus/chaos.py), or None
+        self.before_commit: Callable[[], None] | None = None  # runs at the end of each batch's transaction
 
     def decode(self, record: Record) -> Envelope | Poison:
         try:
@@ -139,6 +141,8 @@ class Dispatcher:
                 run.append((record, item))
             self._apply_run(run_handler, run, batch)
             insert_rows(batch.inbox_rows, using=svc.database)
+            if self.before_commit is not None:
+                self.before_commit()
         return result
 
     def _apply_run(self, handler, run: list[tuple[Record, Envelope]], batch: _Batch) -> None:

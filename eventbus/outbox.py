@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connections
 
@@ -14,6 +16,14 @@ from .service import service
 from .unit_of_work import after_commit
 
 _wakers: dict[str, threading.Event] = {}
+
+
+class _Claims(threading.local):
+    def __init__(self) -> None:
+        self.woken: dict[str, list] = {}  # service name -> a list that gets an item per wake-up
+
+
+_claims = _Claims()
 
 
 def publish(
@@ -69,9 +79,25 @@ def register_waker(service_name: str, flag: threading.Event) -> None:
     _wakers[service_name] = flag
 
 
+@contextmanager
+def claim_wakeups(service_name: str) -> Iterator[list]:
+    """Within the block, this thread's commits to the service's outbox do not wake its relay: the thread
+    relays them itself after the block. Yields a list that is not empty once such a commit happened."""
+    woken: list = []
+    _claims.woken[service_name] = woken
+    try:
+        yield woken
+    finally:
+        del _claims.woken[service_name]
+
+
 def wake_relays(service_names: list[str]) -> None:
     """The services' relays send at once instead of waiting for their next poll (in this process or another)."""
     for service_name in service_names:
+        claimed = _claims.woken.get(service_name)
+        if claimed is not None:
+            claimed.append(True)
+            continue
         flag = _wakers.get(service_name)
         if flag is not None:
             flag.set()

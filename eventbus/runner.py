@@ -12,7 +12,9 @@ import os
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -99,6 +101,7 @@ class ConsumerRunner:
         self._paused = False
         self.stopping = threading.Event()
         self.relay = Relay(service, poll_seconds or settings.OUTBOX_POLL_SECONDS) if relay else None
+        self.sender = self.relay  # the relay this thread sends its batches' events with, right after commit
         self.dlt_producer = None
         self.consumer = None
         self.replay = replay
@@ -123,6 +126,8 @@ class ConsumerRunner:
             return
         kafka_io.ensure_topics()
         relay_thread = self.relay.start() if self.relay else None
+        if self.sender is not None:
+            self.dispatcher.before_commit = partial(self.sender.mark_sent, self.service)
         topics = self.service.topics()
         # "none": kafka-python reports a partition without a committed offset (started below from the earliest,
         # as a new group should) apart from one whose committed offset retention deleted (offset_loss.py).
@@ -206,7 +211,8 @@ class ConsumerRunner:
         delay = next_delay()
         while True:
             try:
-                result = self.dispatcher.handle(records)
+                with self.sender.sending_after(self.service) if self.sender else nullcontext():
+                    result = self.dispatcher.handle(records)
                 break
             except TRANSIENT_ERRORS as exc:
                 # Nothing of the batch was applied; keep it and try again once the database is back.
@@ -436,15 +442,17 @@ class ConsumerRunner:
             )
 
 
-def run_together(runners: list[ConsumerRunner]) -> int:
+def run_together(runners: list[ConsumerRunner], relay: Relay | None = None) -> int:
     """Run several services' consumers in one process, each in a thread of its own with its own group,
-    inbox, offsets and relay: fewer processes on a small machine, while each service still scales apart.
+    inbox and offsets: fewer processes on a small machine, while each service still scales apart. `relay`
+    (one producer and one thread for every hosted service's outbox) runs beside them when given.
     SIGTERM/SIGINT stop them all, each after its batch in hand; if one dies, the others stop too and the
     process exits 1, so that a supervisor restarts the lot. Returns the exit status."""
     stopping = threading.Event()
     failed: list[str] = []
     for runner in runners:
         runner.stopping = stopping
+        runner.sender = relay or runner.relay
 
     def _stop(signum, _frame):
         log.info("%s received; every consumer finishes the batch in hand", signal.Signals(signum).name)
@@ -461,10 +469,20 @@ def run_together(runners: list[ConsumerRunner]) -> int:
             failed.append(runner.service.name)
             stopping.set()
 
+    relay_thread = None
+    if relay is not None:
+        # As a lone consumer does, the relay sends only once the topics exist with their partition counts.
+        kafka_io.wait_for_broker("relay", stopping.is_set)
+        if not stopping.is_set():
+            kafka_io.ensure_topics()
+            relay_thread = relay.start()
     threads = [threading.Thread(target=run, args=(r,), name=f"consumer-{r.service.name}") for r in runners]
     for thread in threads:
         thread.start()
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(0.5)  # short joins: the main thread stays free to take a signal
+    if relay_thread is not None:
+        relay.stop()
+        relay_thread.join(15)
     return 1 if failed else 0

@@ -85,15 +85,16 @@ def notify(service_name: str) -> None:
     _notifier.mark(service_name)
 
 
-def listen(service_name: str, flag: threading.Event, stopping: threading.Event) -> threading.Thread:
-    """Set `flag` whenever another process commits to this service's outbox."""
+def listen(service_names: str | list[str], flag: threading.Event, stopping: threading.Event) -> threading.Thread:
+    """Set `flag` whenever another process commits to the outbox of this service (or of any of these)."""
+    names = [service_names] if isinstance(service_names, str) else list(service_names)
 
     def run():
         while not stopping.is_set():
             try:
                 client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(channel(service_name))
+                pubsub.subscribe(*(channel(name) for name in names))
                 while not stopping.is_set():
                     if pubsub.get_message(timeout=1.0):
                         flag.set()
@@ -101,6 +102,6 @@ def listen(service_name: str, flag: threading.Event, stopping: threading.Event) 
                 log.debug("relay wake-ups unavailable (%s); polling only", exc)
                 stopping.wait(5)
 
-    thread = threading.Thread(target=run, name=f"{service_name}-wakeups", daemon=True)
+    thread = threading.Thread(target=run, name=f"{'+'.join(names)}-wakeups", daemon=True)
     thread.start()
     return thread

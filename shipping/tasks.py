@@ -1,4 +1,5 @@
-"""Celery tasks: the courier's steps, each after SHIPPING_STEP_SECONDS, and the sweep for lost steps."""
+"""The courier's steps, each after SHIPPING_STEP_SECONDS (Celery tasks, or at once in the scheduling process
+when the delay is 0), and the sweep for lost steps."""
 
 import logging
 from datetime import timedelta
@@ -14,10 +15,32 @@ STEPS_PER_TASK = 100  # bounds one task's transaction
 
 def schedule_steps(steps: list[tuple[str, str]]) -> None:
     """One task for many steps: a batch of shipments travels together, and Celery's cost per task (message,
-    ack, transaction, relay wake-up) is paid once for the lot instead of once per shipment."""
+    ack, transaction, relay wake-up) is paid once for the lot instead of once per shipment.
+
+    With SHIPPING_STEP_SECONDS = 0 nothing is waited for, so the steps run here and now (the caller has
+    committed: this runs after commit), each lot in a transaction of its own through the service the task
+    runs; a lot that fails goes to Celery as a task with its retries, and the sweep catches what Celery
+    could not take."""
+    if not settings.SHIPPING_STEP_SECONDS:
+        steps = _advance_inline(steps)
     for start in range(0, len(steps), STEPS_PER_TASK):
         chunk = [list(step) for step in steps[start : start + STEPS_PER_TASK]]
         _enqueue(advance_many, (chunk,), f"{len(chunk)} shipments")
+
+
+def _advance_inline(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Take the steps now, STEPS_PER_TASK to a transaction; return those of the lots that failed."""
+    from .services import advance_shipments
+
+    failed = []
+    for start in range(0, len(steps), STEPS_PER_TASK):
+        chunk = [(str(order_id), status) for order_id, status in steps[start : start + STEPS_PER_TASK]]
+        try:
+            advance_shipments(chunk)
+        except Exception:
+            log.warning("%d courier steps failed inline; they go to Celery instead", len(chunk), exc_info=True)
+            failed += chunk
+    return failed
 
 
 def schedule_step(order_id: str, status: str) -> None:

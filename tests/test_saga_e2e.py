@@ -80,6 +80,7 @@ def test_over_quantity_is_rejected_and_nothing_stays_reserved(stack):
 
 def test_a_cancel_before_dispatch_is_confirmed_by_shipping_and_releases_the_stock(stack):
     sku = product("E2E-CAP", 5)
+    stack.env["SHIPPING_STEP_SECONDS"] = "60"  # steps wait for Celery (none runs), not taken at once
     base = start_all(stack, courier=False)  # no courier: the shipment waits, ready, at `reserved`
     _, placed = place(base, sku, 4)
     reach(base, placed, "reserved")
@@ -152,8 +153,19 @@ def test_several_services_in_one_consumer_process_run_the_saga_and_stop_cleanly(
     log = stack.log("consumers")
     for name in ("shop", "inventory", "shipping"):  # each service with its own consumer group
         assert f"as group {stack.env['KAFKA_TOPIC_PREFIX']}conveyor.{name}" in log, log[-2000:]
+    # one relay (one producer, one thread) holds every hosted service's lease
+    owners = {name: _relay_owners(name) for name in ("shop", "inventory", "shipping")}
+    assert len(set(owners.values())) == 1 and f":{process.pid}:" in owners["shop"][0], owners
     assert stack.stop("consumers") == 0 and process.returncode == 0
+    assert not any(_relay_owners(name) for name in ("shop", "inventory", "shipping"))  # released on a clean stop
     assert "shop: stopped cleanly" in stack.log("consumers") and "shipping: stopped cleanly" in stack.log("consumers")
+
+
+def _relay_owners(name: str) -> tuple[str, ...]:
+    from eventbus.service import service
+
+    svc = service(name)
+    return tuple(svc.lease.objects.using(svc.database).filter(name="relay").values_list("owner", flat=True))
 
 
 def test_run_consumer_names_the_services_it_knows_when_given_another():

@@ -28,8 +28,11 @@ ORDERS = int(os.environ.get("FAULTS_CANCEL_RACE_ORDERS", "300"))
 SKUS = {"RACE-A": 400, "RACE-B": 400, "RACE-C": 400}
 
 
-def test_cancels_at_random_moments_leave_every_service_in_agreement(stack, kafka_bootstrap):
-    stack.env["SHIPPING_STEP_SECONDS"] = "0.3"
+# A step of 0 runs in shipping's consumer right after the commit that made the shipment ready; a step
+# above 0 goes through Celery and leaves a cancel more room to arrive between two steps.
+@pytest.mark.parametrize("step_seconds", ["0.3", "0"])
+def test_cancels_at_random_moments_leave_every_service_in_agreement(stack, kafka_bootstrap, step_seconds):
+    stack.env["SHIPPING_STEP_SECONDS"] = step_seconds
     seed(SKUS)
     for service in ("shop", "inventory", "shipping"):
         stack.consumer(service)
@@ -74,4 +77,8 @@ def test_cancels_at_random_moments_leave_every_service_in_agreement(stack, kafka
     counts = Counter(statuses.values())
     refused = OrderHistory.objects.using("shop").filter(order_id__in=order_ids, status="cancel_refused").count()
     print(f"statuses {dict(counts)}; cancel answers {dict(race.cancels)}; refused after dispatch {refused}")
-    assert counts["cancelled"] > 0 and counts["delivered"] > 0 and refused > 0, (counts, refused)
+    assert counts["cancelled"] > 0 and counts["delivered"] > 0, (counts, refused)
+    # With a step of 0 the shipment goes from ready to delivered right after the batch that made it ready,
+    # so a cancel either comes first (confirmed) or finds the order delivered at the API (409); shipping
+    # refuses one only if it lands in the milliseconds between, which a run need not hit.
+    assert refused > 0 or step_seconds == "0", (counts, refused)
