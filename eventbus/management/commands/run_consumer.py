@@ -1,6 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.heap import freeze_startup_objects
 from eventbus.offset_loss import OffsetsLost
 from eventbus.runner import ConsumerRunner, run_together
 from eventbus.service import service
@@ -28,7 +27,6 @@ class Command(BaseCommand):
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         runners = [ConsumerRunner(svc, relay=not options["no_relay"], replay=options["replay"]) for svc in services]
-        freeze_startup_objects()
         if len(runners) > 1:
             if run_together(runners):
                 raise CommandError(f"a consumer of {', '.join(names)} stopped on an error (see the log above)")
