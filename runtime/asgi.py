@@ -16,10 +16,10 @@ sending the response and closing it. A request's sync code still runs in one thr
 whole request, so Django's per-thread database connections stay the request's. An async view would still
 work (Django runs it with `async_to_sync` inside the chain).
 
-Why not `django.core.asgi.get_asgi_application`: measured against it in one run (`bench/web_ab.py`, daphne
-at 16 keep-alive connections, four alternating rounds on a loaded machine), `/healthz` cost the web 1.22
-CPU-ms per request against 2.06 (ranges 0.99-1.32 and 1.89-2.22) and served 379 against 96 requests/s;
-`POST /api/orders` 4.60 against 5.46 CPU-ms.
+Why not `django.core.asgi.get_asgi_application`: measured against it (`bench/web_ab.py`, daphne at 16
+keep-alive connections, the variants alternating, four rounds), `/healthz` cost the web 1.38 CPU-ms per
+request against 2.88 (ranges apart) and served 673 against 334 per second; `POST /api/orders` 4.53
+against 7.51 CPU-ms. docs/performance.md has the tables.
 
 Relies on Django 5.2.19's handler internals (it skips `ASGIHandler.__init__`, calls
 `BaseHandler.load_middleware(is_async=False)` and overrides `ASGIHandler.get_response_async`) and on

@@ -13,12 +13,12 @@ still meets SQLite's own lock and busy handler. Where connections are not kept (
 closed connections wait in a bounded pool per file (`OPTIONS["pool"]`) instead of being opened again, with
 their PRAGMAs, for every request.
 
-Why not Django's own backend with `transaction_mode="IMMEDIATE"` and `timeout`: measured against it in one
-run (`bench/web_ab.py --variants ours,stock_sqlite`, 16 concurrent `POST /api/orders` while a second process
-writes to the same file in short transactions, ten alternating pairs in two runs on a loaded machine),
-the POST's p99 was 35-40 % lower (medians 745 vs 1 152 ms and 1 470 vs 1 900 ms), the competing writer got
-44 % more transactions through (238 vs 165) and the web spent 10 % less CPU per POST (4.19 vs 4.66 ms).
-Neither variant ever failed with "database is locked" (the stock busy timeout is 20 s).
+Why not Django's own backend with `transaction_mode="IMMEDIATE"` and `timeout`: measured against it
+(`bench/web_ab.py`: 16 concurrent `POST /api/orders` while a second process writes to the same file in
+short transactions, the variants alternating), the POST's p99 was 268 ms against 1 254 (four rounds,
+ranges apart) and the other writer got 295 transactions through against 200; on a loaded machine
+745 against 1 152 ms and 238 against 165 (six rounds). Neither ever failed with "database is locked"
+(the stock busy timeout is 20 s). docs/performance.md has the tables.
 
 Relies on Django 5.2.19's sqlite3 backend internals, none of them public API: `get_connection_params`,
 `get_new_connection`, `init_commands`, `_start_transaction_under_autocommit`, `_commit`, `_rollback` and
