@@ -2,13 +2,13 @@
 `POST /api/orders` at 16 keep-alive connections while a second process writes to the shop database as the
 shop consumer does, variants interleaved round after round.
 
-    .venv/bin/python -m bench.web_ab [--rounds 5] [--seconds 5] [--variants ours,stock_sqlite,stock_asgi,freeze]
+    .venv/bin/python -m bench.web_ab [--rounds 5] [--seconds 5] [--variants ours,stock_sqlite,stock_asgi,nofreeze]
 
 - `ours`: the application as deployed (`config/asgi.py`).
 - `stock_sqlite`: Django's own sqlite3 backend with the same OPTIONS (`transaction_mode="IMMEDIATE"`,
   `timeout`, the WAL pragmas), so no write queue and no connection pool.
 - `stock_asgi`: `django.core.asgi.get_asgi_application` in place of the runtime's handler.
-- `freeze`: `gc.collect(); gc.freeze()` once loaded, out of the collector's sight (measured, then dropped).
+- `nofreeze`: without `runtime.heap`'s `gc.freeze()` at start.
 
 Per variant: requests/s, latency percentiles, the web's CPU per request, statuses (a 5xx or a "database is
 locked" is a failure), and the competing writer's transactions and errors.
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / "var" / "bench" / "web_ab"
-VARIANTS = ("ours", "stock_sqlite", "stock_asgi", "freeze")
+VARIANTS = ("ours", "stock_sqlite", "stock_asgi", "nofreeze")
 
 
 def _prepare(variant: str) -> None:
@@ -47,6 +47,10 @@ def _prepare(variant: str) -> None:
         import runtime.asgi
 
         runtime.asgi.get_asgi_application = django.core.asgi.get_asgi_application
+    if variant == "nofreeze":
+        import runtime.heap
+
+        runtime.heap.freeze_startup_objects = lambda: None
 
 
 def __getattr__(name: str):
@@ -56,11 +60,6 @@ def __getattr__(name: str):
     _prepare(os.environ["BENCH_WEB_VARIANT"])
     from config.asgi import application
 
-    if os.environ["BENCH_WEB_VARIANT"] == "freeze":
-        import gc
-
-        gc.collect()
-        gc.freeze()
     return application
 
 

@@ -38,3 +38,7 @@ application = TrustedProxiesMiddleware(
     ),
     TrustedProxies.parse(settings.TRUSTED_PROXIES),
 )
+
+from runtime.heap import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()  # last: every module the server needs to start is loaded
