@@ -3,12 +3,12 @@ behind the trusted-proxy resolution and the access log."""
 
 import os
 
-from config.asgi_handler import get_asgi_application
+from runtime.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django's ASGI handler serves each request in a new thread, so a persistent connection would be one per
 # request left for the garbage collector (and its page cache with it): Django's docs advise 0 under ASGI.
-# Our handler (config/asgi_handler.py) lends kept threads, but a request beyond them still gets a new one.
+# Our handler (runtime/asgi.py) lends kept threads, but a request beyond them still gets a new one.
 # Closed SQLite connections wait in a bounded pool for the next request instead (SQLITE_POOL_SIZE).
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 django_asgi_app = get_asgi_application()
@@ -39,6 +39,6 @@ application = TrustedProxiesMiddleware(
     TrustedProxies.parse(settings.TRUSTED_PROXIES),
 )
 
-from config.heap import freeze_startup_objects  # noqa: E402
+from runtime.heap import freeze_startup_objects  # noqa: E402
 
 freeze_startup_objects()  # last: every module the server needs to start is loaded

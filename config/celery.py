@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -31,12 +31,3 @@ def close_old_connections(task=None, **_kwargs) -> None:
 
     if not getattr(getattr(task, "request", None), "is_eager", False):
         close()
-
-
-@worker_ready.connect
-@worker_process_init.connect
-def freeze_startup_objects(**_kwargs) -> None:
-    """Tasks run in the worker (`-P threads`) or in its forked children (prefork): freeze what either loaded."""
-    from config.heap import freeze_startup_objects as freeze
-
-    freeze()

@@ -109,7 +109,7 @@ SQLITE_OPTIONS = {
 # Consumers and Celery keep their connections; the ASGI server sets 0 (config/asgi.py).
 CONN_MAX_AGE = int(env("DB_CONN_MAX_AGE", "60"))
 # Where connections are not kept (the web server), closed SQLite connections wait in a bounded pool per
-# file for the next request instead (config/sqlite/base.py).
+# file for the next request instead (runtime/sqlite/base.py).
 SQLITE_POOL_SIZE = int(env("SQLITE_POOL_SIZE", "16"))
 
 
@@ -120,7 +120,7 @@ def database(alias: str, var: str) -> dict:
         url = f"sqlite:///{VAR_DIR / f'{alias}.sqlite3'}"
     config = dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
     if config["ENGINE"].endswith("sqlite3"):
-        config["ENGINE"] = "config.sqlite"  # Django's backend plus a queue for the write lock (see its docstring)
+        config["ENGINE"] = "runtime.sqlite"  # Django's backend plus a queue for the write lock (see its docstring)
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
         if CONN_MAX_AGE == 0 and SQLITE_POOL_SIZE > 0:
             config["OPTIONS"]["pool"] = SQLITE_POOL_SIZE

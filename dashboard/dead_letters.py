@@ -9,7 +9,7 @@ from django.utils import timezone
 from eventbus.outbox import publish_raw
 from eventbus.unit_of_work import after_commit
 
-from . import live, read_model
+from . import live_feed, read_model
 from .models import DeadLetter, OperatorLog
 
 DB = "dashboard"
@@ -70,4 +70,4 @@ def _mark(letter: DeadLetter, status: str, user) -> None:
 
 def _push(letters: list[DeadLetter]) -> None:
     if letters:
-        live.send_frame({"kind": "dead_letters", "dead_letters": [read_model.dead_letter_row(d) for d in letters]})
+        live_feed.send_frame({"kind": "dead_letters", "dead_letters": [read_model.dead_letter_row(d) for d in letters]})

@@ -23,7 +23,7 @@ from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_keys, p
 from eventbus.service import ALL_EVENTS
 from eventbus.unit_of_work import after_commit
 
-from . import live
+from . import live_feed
 from .models import DeadLetter, EventLog, OrderCard, StageCount, TypeCounter
 from .stages import fact_for, should_move, stage_for, violation
 
@@ -124,7 +124,7 @@ def record_events(events: list[Envelope]) -> None:
     _count([entry for entry, _ in counted])
     _move_cards([(entry, event) for entry, event in counted if entry.kind != EventLog.Kind.DEAD_LETTER])
     for entry in entries:
-        after_commit(DB, live.feed.note, entry)
+        after_commit(DB, live_feed.feed.note, entry)
 
 
 def _dead_letter_of(entry: EventLog, event: Envelope) -> None:
@@ -178,7 +178,7 @@ def _record_poison(record: Record, poison: Poison) -> None:
     _count([entry])
     if dead:
         _record_dead_letter(entry, headers, key=record.key, value=value)
-    after_commit(DB, live.feed.note, entry)
+    after_commit(DB, live_feed.feed.note, entry)
 
 
 def _record_dead_letter(entry: EventLog, headers: dict[str, str], *, key: bytes | None, value: bytes) -> None:

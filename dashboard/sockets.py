@@ -33,7 +33,7 @@ from django.contrib.auth import get_user_model
 from eventbus.metrics import websocket_clients
 
 from . import frames, read_model
-from .live import GROUP
+from .live_feed import GROUP
 
 CLOSE_FORBIDDEN = 4403
 SEQ_FRAMES = {"batch"}

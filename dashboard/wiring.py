@@ -4,7 +4,7 @@ handlers."""
 from eventbus.service import Service
 
 from .handlers import HANDLERS, record_poison
-from .live import feed
+from .live_feed import feed
 from .models import OutboxMessage, RelayLease
 
 SERVICE = Service(

@@ -166,7 +166,7 @@ class Relay:
             unmarked = dict(self.unmarked[svc.name])
         if not unmarked or time.monotonic() - min(at for _, at in unmarked.values()) < older_than:
             return
-        # In a transaction so that, on SQLite, it queues behind the consumer's batch (config/sqlite).
+        # In a transaction so that, on SQLite, it queues behind the consumer's batch (runtime/sqlite).
         with transaction.atomic(using=svc.database):
             _set_sent_at(svc, unmarked)
         self._forget(svc.name, unmarked)

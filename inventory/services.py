@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from eventbus.envelope import Envelope
 from eventbus.outbox import publish
-from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values, set_on_rows
+from eventbus.rows import add_to_rows, insert_rows, locked_rows, present_values
 from eventbus.unit_of_work import before_commit, in_unit_of_work
 
 from .events import ReservationExpired, StockChanged, StockRejected, StockReleased, StockReserved
@@ -57,7 +57,7 @@ class _StockAnnouncer:
         if self.due():
             self.announce_marked(extra=skus)
         else:
-            set_on_rows(StockItem, "announce_pending", True, sorted(skus), using=DB)
+            StockItem.objects.using(DB).filter(sku__in=sorted(skus)).update(announce_pending=True)
 
     def announce_marked(self, extra: Iterable[str] = ()) -> None:
         # Locked, so that on PostgreSQL a change committed meanwhile cannot lose its mark to this announcement.
@@ -68,7 +68,7 @@ class _StockAnnouncer:
         if skus:
             _publish_stock({sku: self.causes.pop(sku, None) for sku in skus})
         if marked:
-            set_on_rows(StockItem, "announce_pending", False, marked, using=DB)
+            StockItem.objects.using(DB).filter(sku__in=marked).update(announce_pending=False)
         self.announced_at, self.maybe_marked = time.monotonic(), False
 
 

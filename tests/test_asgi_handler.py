@@ -1,4 +1,4 @@
-"""config.asgi_handler: the same answers as Django's ASGI handler, with fewer crossings to the request's thread."""
+"""runtime.asgi: the same answers as Django's ASGI handler, with fewer crossings to the request's thread."""
 
 import asyncio
 import json
@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from config.asgi_handler import OneHopASGIHandler, _RequestThreads
+from runtime.asgi import OneHopASGIHandler, _RequestThreads
 
 
 @csrf_exempt

@@ -1,8 +1,8 @@
-"""config.heap: what a process loaded before serving is out of the garbage collector's sight."""
+"""runtime.heap: what the web loaded before serving is out of the garbage collector's sight."""
 
 import gc
 
-from config.heap import freeze_startup_objects
+from runtime.heap import freeze_startup_objects
 
 
 def test_objects_made_before_serving_are_no_longer_walked_by_collections():

@@ -1,4 +1,4 @@
-"""config/sqlite: with OPTIONS["pool"], a closed connection waits for the next user of the same file (the
+"""runtime/sqlite: with OPTIONS["pool"], a closed connection waits for the next user of the same file (the
 web server closes its connections after every request), within a bound, and never carries a transaction,
 an error or a file that has since been replaced."""
 
@@ -16,7 +16,7 @@ def _connection(path, pool: int = 2):
     handler = ConnectionHandler(
         {
             "default": {
-                "ENGINE": "config.sqlite",
+                "ENGINE": "runtime.sqlite",
                 "NAME": str(path),
                 "OPTIONS": {"timeout": 5, "transaction_mode": "IMMEDIATE", "pool": pool},
             }

@@ -1,4 +1,4 @@
-"""config/sqlite: writers queue for a database file's write lock, across threads and across processes,
+"""runtime/sqlite: writers queue for a database file's write lock, across threads and across processes,
 and a writer that waits too long gets SQLite's own "database is locked" error."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def _connection(path, timeout: float = 20.0):
     handler = ConnectionHandler(
         {
             "default": {
-                "ENGINE": "config.sqlite",
+                "ENGINE": "runtime.sqlite",
                 "NAME": str(path),
                 "OPTIONS": {"timeout": timeout, "transaction_mode": "IMMEDIATE"},
             }

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from config.asgi import application
-from dashboard import frames, live, read_model
+from dashboard import frames, live_feed, read_model
 from dashboard.sockets import DashboardConsumer
 from eventbus.dispatch import Dispatcher
 from eventbus.service import service
@@ -49,11 +49,11 @@ def staff_headers(staff):
 
 @pytest.fixture(autouse=True)
 def fresh_feed():
-    live.feed.reset()
+    live_feed.feed.reset()
     yield
     # What a test pushed reaches the layer now, not into the next test's browser (a flake under load).
-    assert live.feed.sender.pusher.wait_idle(), "the dashboard's pushes did not drain"
-    live.feed.reset()
+    assert live_feed.feed.sender.pusher.wait_idle(), "the dashboard's pushes did not drain"
+    live_feed.feed.reset()
 
 
 async def receive(comm, kind: str, timeout: float = 10) -> dict:
@@ -74,9 +74,9 @@ async def until(condition, timeout: float = 10, what: str = "condition"):
 
 
 def handle_and_flush(*records) -> dict | None:
-    live.feed.last_flush = time.monotonic()  # no frame due when the batch commits: this flushes it, and says what
+    live_feed.feed.last_flush = time.monotonic()  # no frame due when the batch commits: this flushes it, and says what
     Dispatcher(service("dashboard")).handle(list(records))
-    return live.feed.flush()
+    return live_feed.feed.flush()
 
 
 def test_staff_are_accepted_and_get_a_snapshot(staff_headers):
@@ -196,8 +196,10 @@ def test_an_overflowing_client_is_told_to_resync(staff_headers, monkeypatch):
         layer = get_channel_layer()
         for seq in range(1, 21):
             frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
-            await layer.group_send(live.GROUP, {"type": live.FRAME_TYPE, "frame": frame})
-        await layer.group_send(live.GROUP, {"type": live.FRAME_TYPE, "frame": {"kind": "metrics", "points": []}})
+            await layer.group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "frame": frame})
+        await layer.group_send(
+            live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "frame": {"kind": "metrics", "points": []}}
+        )
         await until(lambda: instances and instances[0].overflows >= 1, what="the queue to overflow")
         await until(lambda: instances[0].queue.qsize() == 2, what="the marker frame")
         gate.set()
@@ -262,7 +264,7 @@ def test_a_big_frame_travels_by_reference_and_is_fetched_once_for_all_browsers(s
         frame = big_batch(last + 1)
         message = await frames.message_for(frame)
         assert message.keys() == {"ref", "kind"} and message["kind"] == "batch"  # too big to go inline
-        await get_channel_layer().group_send(live.GROUP, {"type": live.FRAME_TYPE, **message})
+        await get_channel_layer().group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, **message})
         for comm in comms:
             assert await receive(comm, "batch") == frame
             await comm.disconnect()
@@ -279,7 +281,7 @@ def test_a_frame_that_expired_before_it_was_fetched_makes_the_browser_resync(sta
         assert (await comm.connect())[0]
         await comm.send_json_to({"type": "catchup", "since": None})
         await receive(comm, "snapshot")
-        await get_channel_layer().group_send(live.GROUP, {"type": live.FRAME_TYPE, "ref": frames.new_key()})
+        await get_channel_layer().group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "ref": frames.new_key()})
         assert (await receive(comm, "resync"))["reason"] == "frame-unavailable"
         await comm.disconnect()
 
@@ -301,7 +303,7 @@ def test_a_browser_that_acknowledges_frames_is_paced_and_one_that_does_not_is_no
         layer = get_channel_layer()
         for seq in range(1, 4):
             frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
-            await layer.group_send(live.GROUP, {"type": live.FRAME_TYPE, "frame": frame})
+            await layer.group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "frame": frame})
 
         assert [(await receive(silent, "batch"))["from_seq"] for _ in range(3)] == [1, 2, 3]  # not paced
         assert (await receive(pacing, "batch"))["from_seq"] == 1

@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from config.heap import freeze_startup_objects
 from eventbus.offset_loss import OffsetsLost
 from eventbus.relay import Relay
 from eventbus.runner import ConsumerRunner, run_together
@@ -33,7 +32,6 @@ class Command(BaseCommand):
         relay = not options["no_relay"]
         # Services in one process share one relay (one producer, one thread); a lone service has its own.
         runners = [ConsumerRunner(svc, relay=relay and not together, replay=options["replay"]) for svc in services]
-        freeze_startup_objects()
         if together:
             if run_together(runners, relay=Relay(services, settings.OUTBOX_POLL_SECONDS) if relay else None):
                 raise CommandError(f"a consumer of {', '.join(names)} stopped on an error (see the log above)")

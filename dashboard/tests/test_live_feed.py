@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard import live
+from dashboard import live_feed
 from eventbus.dispatch import Dispatcher
 from eventbus.service import service
 
@@ -15,9 +15,9 @@ from .factories import new_order_id, record
 @pytest.fixture
 def feed(monkeypatch):
     sent = []
-    feed = live.LiveFeed()
+    feed = live_feed.LiveFeed()
     monkeypatch.setattr(feed.sender, "send", lambda frame: sent.append(frame) or True)
-    monkeypatch.setattr(live, "feed", feed)
+    monkeypatch.setattr(live_feed, "feed", feed)
     feed.sent = sent
     return feed
 
@@ -52,7 +52,7 @@ def test_throughput_points_per_second(feed, monkeypatch):
     feed.rates[now - 1]["a"] = 1
     feed.rates[now - 1]["b"] = 2
     feed.rates[now]["a"] = 9  # the current second is not complete yet
-    monkeypatch.setattr(live.time, "time", lambda: now + 0.5)
+    monkeypatch.setattr(live_feed.time, "time", lambda: now + 0.5)
     frame = feed.push_metrics()
     assert frame == {"kind": "metrics", "points": [[now - 2, {"a": 4}], [now - 1, {"a": 1, "b": 2}]]}
     assert feed.rates[now]["a"] == 9
@@ -65,7 +65,7 @@ def lag(group, committed, end, partition=0):
 
 
 def test_seconds_behind_is_lag_over_the_recent_commit_rate():
-    sampler = live.LagSampler(["g", "idle"])
+    sampler = live_feed.LagSampler(["g", "idle"])
     first = sampler.estimate([lag("g", 100, 200), lag("idle", 5, 5)], now=1000.0)
     assert {s["group"]: s["lag"] for s in first} == {"g": 100, "idle": 0}
     second = sampler.estimate([lag("g", 120, 200), lag("idle", 5, 5)], now=1002.0)  # 10 offsets/s, 80 behind
@@ -81,7 +81,7 @@ def test_seconds_behind_is_lag_over_the_recent_commit_rate():
 
 
 def test_a_sender_never_blocks_and_drops_when_full(monkeypatch):
-    sender = live.FrameSender()
+    sender = live_feed.FrameSender()
     sender.pusher.pending = sender.MAX_QUEUED  # as if Redis had stalled with that many frames queued
     assert sender.send({"kind": "x"}) is False
     assert sender.dropped == 1
