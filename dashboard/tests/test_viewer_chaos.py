@@ -5,11 +5,12 @@ without the permission, or for bad input."""
 import json
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from dashboard.models import OperatorLog
 from eventbus import chaos
+
+from .viewer_support import staff_client_with
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "dashboard"])]
 PLACED = "conveyor.shop.order.placed.v1"
@@ -22,11 +23,7 @@ def chaos_on(settings, redis_url, topics):
 
 @pytest.fixture
 def chaos_client():
-    user = User.objects.create_user("chaos", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="use_chaos", content_type__app_label="dashboard"))
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client_with("chaos", "use_chaos")
 
 
 def node(html: str, service: str) -> str:

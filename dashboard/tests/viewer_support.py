@@ -30,13 +30,19 @@ def staff_client():
     return client
 
 
-@pytest.fixture
-def resetter_client():
-    user = User.objects.create_user("resetter", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="reset_offsets", content_type__app_label="dashboard"))
+def staff_client_with(username: str, *permissions: str) -> Client:
+    """A logged-in client of a staff user who holds these dashboard permissions (codenames)."""
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="dashboard"))
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def resetter_client():
+    return staff_client_with("resetter", "reset_offsets")
 
 
 def placed(n: int, sku: str = "MUG") -> list[str]:

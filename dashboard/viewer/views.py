@@ -108,10 +108,16 @@ def _unknown_among(request, name: str, unknown: str, context: dict) -> HttpRespo
     """An unknown topic among several chosen: the page of the path's topic, saying which one to drop."""
     if unknown == name:
         return _no_topic(request, name)
-    context["error"] = (
+    error = (
         f"There is no topic named {unknown!r} on this cluster; remove it from the chosen topics "
         "(or pick topics from the list)."
     )
+    return _refused(request, name, error, context)
+
+
+def _refused(request, name: str, error: str, context: dict) -> HttpResponse:
+    """The page of the path's topic alone, with `error` (400); a 404 if that topic cannot be read either."""
+    context["error"] = error
     with contextlib.suppress(browse.UnknownTopic, browse.BrokerError):
         context["topic"] = browse.topic(name)
         context["topics"] = [context["topic"]]
@@ -146,13 +152,7 @@ def topic_messages(request, name: str):
     except browse.UnknownTopic as exc:
         return _unknown_among(request, name, str(exc.args[0]) if exc.args else name, context)
     except ValueError as exc:  # BadQuery, BadFilter
-        context["error"] = str(exc)
-        with contextlib.suppress(browse.UnknownTopic, browse.BrokerError):
-            context["topic"] = browse.topic(name)
-            context["topics"] = [context["topic"]]
-        if "topic" not in context:
-            return _no_topic(request, name)
-        return _render_messages(request, context, status=400)
+        return _refused(request, name, str(exc), context)
     except browse.BrokerError as exc:
         return _broker_down(request, exc)
     return _render_messages(request, context)

@@ -5,6 +5,7 @@ switch, never a stopped consumer."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -32,6 +33,14 @@ def switch(kind: str, seconds: float = 60, **params) -> chaos.Switch:
     return chaos.Switch(service="inventory", kind=kind, until=time.time() + seconds, by="ada", **params)
 
 
+def failing(count: int) -> chaos.Control:
+    """Inventory's control, having read a switch that fails the next `count` stock-changed events."""
+    chaos.turn_on(switch("fail", event_type=CHANGED, count=count))
+    control = chaos.Control("inventory")
+    control.refresh()
+    return control
+
+
 def test_a_switch_is_on_until_turned_off(prefix):
     assert chaos.switches(["inventory"]) == []
     chaos.turn_on(switch("pause"))
@@ -53,11 +62,8 @@ def test_a_switch_ends_itself_when_its_time_is_up(prefix):
 
 @pytest.mark.django_db(databases=["default", "inventory"])
 def test_a_fail_switch_dooms_exactly_the_next_n_events_of_its_type_and_every_retry_of_them(prefix):
-    chaos.turn_on(switch("fail", event_type=CHANGED, count=2))
     calls = Calls()
-    control = chaos.Control("inventory")
-    control.refresh()
-    result = Dispatcher(inventory_service({CHANGED: calls.changed, RELEASED: calls.released}), chaos=control).handle(
+    result = Dispatcher(inventory_service({CHANGED: calls.changed, RELEASED: calls.released}), chaos=failing(2)).handle(
         [record(0, sku="A"), record(1, RELEASED), record(2, sku="B"), record(3, sku="C")]
     )
     assert [(d.record.offset, d.reason) for d in result.dead] == [(0, "handler-error"), (2, "handler-error")]
@@ -129,44 +135,56 @@ def envelope_of(event_type: str) -> envelope.Envelope:
     )
 
 
-@pytest.mark.django_db(transaction=True, databases=["default", "shop"])
-def test_a_paused_consumer_keeps_its_partitions_and_handles_nothing_until_resumed(prefix, kafka_bootstrap):
-    """A real shop consumer on the real broker. While paused it keeps polling (so it stays in its group) and
-    reads nothing; turned off, it reads what waited."""
+@contextlib.contextmanager
+def shop_consumer(stopping: threading.Event | None = None):
+    """A real shop consumer with chaos on, running in a thread on the real broker until the block ends."""
     with override_settings(CHAOS_ENABLED=True):
         kafka_io.ensure_topics()
         shop = ConsumerRunner(service("shop"), relay=False)
-    polls = []
-    poll = shop._poll
-    shop._poll = lambda timeout_ms: polls.append(1) or poll(timeout_ms)
+    if stopping is not None:
+        shop.stopping = stopping
     thread = threading.Thread(target=shop.run, daemon=True)
     thread.start()
     try:
         wait_for(lambda: shop.consumer is not None and shop.listener.assigned, 60, "the shop consumer's partitions")
+        yield shop
+    finally:
+        shop.stopping.set()
+        thread.join(30)
+
+
+def send_garbage(count: int) -> None:
+    """Records the shop consumer reads (and dead-letters), all to one partition."""
+    producer = kafka_io.make_producer("chaos-test")
+    for _ in range(count):
+        producer.send(service("shop").topics()[0], key=b"same-partition", value=b"not an event")
+    producer.flush(30)
+    producer.close()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "shop"])
+def test_a_paused_consumer_keeps_its_partitions_and_handles_nothing_until_resumed(prefix, kafka_bootstrap):
+    """While paused it keeps polling (so it stays in its group) and reads nothing; turned off, it reads
+    what waited."""
+    with shop_consumer() as shop:
+        polls = []
+        poll = shop._poll
+        shop._poll = lambda timeout_ms: polls.append(1) or poll(timeout_ms)
         chaos.turn_on(chaos.Switch(service="shop", kind="pause", until=time.time() + 60, by="ada"))
         wait_for(lambda: shop.consumer.paused() == shop.consumer.assignment(), 10, "every partition paused")
-        topic = service("shop").topics()[0]
-        producer = kafka_io.make_producer("chaos-test")
-        producer.send(topic, key=b"k", value=b"not an event").get(timeout=30)
-        producer.close()
+        send_garbage(1)
         polls.clear()
         wait_for(lambda: len(polls) >= 10, 30, "ten polls while paused")
         assert shop._next_offsets == {}, "a paused consumer read a record"
         chaos.turn_off(service="shop", kind="pause")
         wait_for(lambda: shop._next_offsets, 30, "the record that waited to be read")
         assert shop.consumer.paused() == set()
-    finally:
-        shop.stopping.set()
-        thread.join(30)
 
 
 @pytest.mark.django_db(databases=["default", "inventory"])
 def test_a_dead_letter_replayed_once_the_count_is_spent_is_handled(prefix):
-    chaos.turn_on(switch("fail", event_type=CHANGED, count=1))
     calls = Calls()
-    control = chaos.Control("inventory")
-    control.refresh()
-    dispatcher = Dispatcher(inventory_service({CHANGED: calls.changed}), chaos=control)
+    dispatcher = Dispatcher(inventory_service({CHANGED: calls.changed}), chaos=failing(1))
     doomed = record(0, sku="A")
     assert [d.record.offset for d in dispatcher.handle([doomed]).dead] == [0]
     replayed = Record(doomed.topic, 0, 7, doomed.key, doomed.value, doomed.headers)  # same event, new offset
@@ -189,26 +207,11 @@ class _Waits(threading.Event):
 
 @pytest.mark.django_db(transaction=True, databases=["default", "shop"])
 def test_a_slowed_consumer_waits_after_each_batch_for_its_events(prefix, kafka_bootstrap):
-    with override_settings(CHAOS_ENABLED=True):
-        kafka_io.ensure_topics()
-        shop = ConsumerRunner(service("shop"), relay=False)
-    shop.stopping = _Waits()
-    thread = threading.Thread(target=shop.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: shop.consumer is not None and shop.listener.assigned, 60, "the shop consumer's partitions")
+    with shop_consumer(stopping=_Waits()) as shop:
         chaos.turn_on(chaos.Switch(service="shop", kind="slow", delay_ms=700, until=time.time() + 60, by="ada"))
         wait_for(lambda: "slow" in shop.chaos.on, 10, "the consumer to read the switch")
-        producer = kafka_io.make_producer("chaos-test")
-        topic = service("shop").topics()[0]
-        for _ in range(2):
-            producer.send(topic, key=b"same-partition", value=b"not an event")
-        producer.flush(30)
-        producer.close()
+        send_garbage(2)
         wait_for(lambda: shop._next_offsets, 30, "the records to be read")
         per_batch = {0.7, 1.4}  # 0.7 s per event, the two in one batch or in two
         waited = lambda: [t for t in shop.stopping.asked if t and any(abs(t - w) < 0.05 for w in per_batch)]  # noqa: E731
         wait_for(waited, 10, "a wait of 0.7 s per event")
-    finally:
-        shop.stopping.set()
-        thread.join(30)

@@ -10,10 +10,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.test import Client
 
 from dashboard.tests.test_viewer_pages import stream
+from dashboard.tests.viewer_support import staff_client_with
 from eventbus import browse, kafka_io, schemas
 from eventbus.tests import kafka_helpers
 
@@ -38,11 +37,7 @@ def on_cluster(kafka_cluster, settings):
 
 @pytest.fixture
 def resetter():
-    user = User.objects.create_user("ops3", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="reset_offsets", content_type__app_label="dashboard"))
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client_with("ops3", "reset_offsets")
 
 
 def test_the_viewer_on_three_nodes(on_cluster, resetter):
