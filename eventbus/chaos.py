@@ -116,12 +116,17 @@ def switches(services: list[str], client: redis.Redis | None = None) -> list[Swi
         for value in raw:
             if value is None:
                 continue
-            data = orjson.loads(value)
-            if data["until"] <= now:
-                continue
-            if data["kind"] == "fail":
-                data["left"] = max(0, int(left)) if left is not None else 0
-            found.append(Switch(**data))
+            try:
+                data = orjson.loads(value)
+                if data["until"] <= now:
+                    continue
+                if data["kind"] == "fail":
+                    data["left"] = max(0, int(left)) if left is not None else 0
+                found.append(Switch(**data))
+            except (ValueError, TypeError, KeyError) as exc:  # written by hand, or by another version
+                log.warning(
+                    "a chaos switch in Redis is not one (%s: %s); ignoring it: %r", type(exc).__name__, exc, value
+                )
     return found
 
 

@@ -104,6 +104,15 @@ def test_slow_waits_per_event_but_never_past_the_switch_s_end(prefix):
     assert 4 < control.delay_seconds(1000) <= 5
 
 
+def test_a_key_that_is_not_a_switch_is_ignored_not_obeyed_and_not_fatal(prefix):
+    client = chaos._client()
+    client.set(chaos._key("inventory", "pause"), b"not json", ex=60)
+    client.set(chaos._key("inventory", "slow"), b'{"kind": "slow", "until": 9e12, "speed": "warp"}', ex=60)
+    control = chaos.Control("inventory")
+    control.refresh()
+    assert control.on == {} and chaos.switches(["inventory"]) == []
+
+
 def test_redis_away_means_no_switch_said_once_never_an_error(prefix, settings, caplog):
     chaos.turn_on(switch("pause"))
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
