@@ -115,10 +115,7 @@ class LagSampler:
     def _close_reader(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
-            try:
-                reader.close()
-            except Exception:
-                pass
+            reader.close()
 
     def estimate(self, rows, now: float) -> list[dict]:
         """Turn PartitionLag rows into one sample per group (see the class docstring for seconds behind)."""

@@ -76,7 +76,11 @@ class LagReader:
         return {(tp.topic, tp.partition): value.offset for tp, value in found.items()}
 
     def close(self) -> None:
-        self.admin.close()
+        """Close the admin client; a client already broken by the error that made us close it stays quiet."""
+        try:
+            self.admin.close()
+        except Exception:
+            pass
 
 
 def _topic_name(meta: dict) -> str:

@@ -64,10 +64,7 @@ class ScrapedLag:
             log.warning("cannot read consumer lag from the broker (%s); /metrics says conveyor_group_lag_up 0", error)
             reader, self._reader = self._reader, None
             if reader is not None:
-                try:
-                    reader.close()
-                except Exception:
-                    pass
+                reader.close()
         with self._lock:
             self._result = (time.monotonic(), rows, error)
             self._inflight = None
