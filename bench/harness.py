@@ -245,16 +245,20 @@ class Bench:
         units = sum(line["quantity"] for i in range(count) for line in order_fields(i)["lines"])
         return messages, units
 
-    def produce(self, topic: str, messages) -> float:
+    @staticmethod
+    def _producer(linger_ms: int):
         from kafka import KafkaProducer
 
-        producer = KafkaProducer(
+        return KafkaProducer(
             bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
             acks="all",
             enable_idempotence=True,
-            linger_ms=5,
+            linger_ms=linger_ms,
             batch_size=65536,
         )
+
+    def produce(self, topic: str, messages) -> float:
+        producer = self._producer(linger_ms=5)
         started = time.time()
         for m in messages:
             producer.send(topic, key=m.key, value=m.value, headers=[(k, v.encode()) for k, v in m.headers.items()])
@@ -265,15 +269,7 @@ class Bench:
     def feed(self, topic: str, messages, rate: float) -> float:
         """Send `messages` at `rate` per second on a fixed schedule (a late send goes at once, the schedule
         stays); returns the seconds it took."""
-        from kafka import KafkaProducer
-
-        producer = KafkaProducer(
-            bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            batch_size=65536,
-        )
+        producer = self._producer(linger_ms=2)
         started = time.monotonic()
         for i, m in enumerate(messages):
             delay = started + i / rate - time.monotonic()
