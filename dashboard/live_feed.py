@@ -3,10 +3,10 @@
 Handlers hand over what they wrote once the batch commits (`feed.note`, through eventbus.unit_of_work);
 that and `Service.on_idle` call `feed.tick()`, which at most every FLUSH_SECONDS turns what was noted into one
 frame — its events, the latest card of each order touched (coalesced), counters and stage counts — and
-the seqs it covers. Frames go to the channel-layer group "dashboard" (big ones by reference, frames.py)
-from a thread of their own through a bounded queue, so neither Redis nor a browser can ever slow the
-consumer: when the queue is full or Redis is away, frames are dropped and the browsers notice the gap in
-seqs and catch up from the read model.
+the seqs it covers. Frames go to the channel-layer group "dashboard" as text (frames.py) from a thread of
+their own through a bounded queue, so neither Redis nor a browser can ever slow the consumer: when the
+queue is full or Redis is away, frames are dropped and the browsers notice the gap in seqs and catch up
+from the read model.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from eventbus.push import BackgroundPusher
 from . import frames, read_model
 
 log = logging.getLogger("dashboard")
-GROUP = "dashboard"
-FRAME_TYPE = "dashboard.frame"
 FLUSH_SECONDS = 0.1
 METRICS_SECONDS = 1.0
 LAG_SECONDS = 2.0
@@ -58,9 +56,8 @@ class FrameSender:
 
         async def deliver() -> None:
             try:
-                layer = get_channel_layer()
-                message = await asyncio.wait_for(frames.message_for(frame), timeout=5)
-                await asyncio.wait_for(layer.group_send(GROUP, {"type": FRAME_TYPE, **message}), timeout=5)
+                message = frames.message_for(frame)
+                await asyncio.wait_for(get_channel_layer().group_send(frames.GROUP, message), timeout=5)
                 self.sent += 1
             except Exception as exc:
                 self.pusher.dropped += 1

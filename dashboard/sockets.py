@@ -3,7 +3,7 @@
 Protocol (JSON):
 - server → client: `hello`; `batch` frames (`from_seq`..`to_seq`, events, coalesced cards, counters);
   `metrics`, `lag`, `dead_letters`; `catchup`/`snapshot` answers; `resync` when it dropped frames (its
-  queue overflowed, or a frame sent by reference expired or could not be fetched).
+  queue overflowed, or the process could not read the channel layer for a while).
 - client → server: `{"type": "catchup", "since": <last seq or null>}` after connecting, after `resync`,
   and whenever it sees a gap in the seqs; `{"type": "ack", "frames": <frames handled on this connection>}`
   after each frame it handled.
@@ -12,11 +12,12 @@ Flow control: the server's socket buffer under a websocket has no bound of its o
 the application sends, and ASGI gives the application no view of it). So once a browser acknowledges
 frames, the server keeps at most `window_bytes` of frames unacknowledged on its way to that browser; the
 next frames wait in the browser's bounded queue, by reference (a frame's text is shared by every browser
-of the process). A browser that never acknowledges (an older page) is not paced.
+of the process, fanout.py). A browser that never acknowledges (an older page) is not paced.
 
 Until a client has asked for its catch-up, and again after its queue overflowed, batch frames are not
 queued for it at all: the catch-up it is about to get is read from the read model after those frames
-were committed, so it holds them. A stalled browser therefore costs a bounded queue, never the consumer.
+were committed, so it holds them. Frames that arrive while the catch-up is read follow its answer. A
+stalled browser therefore costs a bounded queue, never the consumer.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ from django.contrib.auth import get_user_model
 
 from eventbus.metrics import websocket_clients
 
-from . import frames, read_model
-from .live_feed import GROUP
+from . import fanout, frames, read_model
 
 CLOSE_FORBIDDEN = 4403
 SEQ_FRAMES = {"batch"}
@@ -51,6 +51,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             return
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=self.queue_size)
         self.synced = False
+        self.held: list[frames.SharedFrame] | None = None  # frames that arrive while a catch-up is read
         self.overflows = 0
         self.paced = False  # until the browser's first ack
         self.frames_sent = 0
@@ -58,7 +59,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.unacked_bytes = 0
         self.acked = asyncio.Event()
         self.joined = True
-        await self.channel_layer.group_add(GROUP, self.channel_name)
+        self.fanout = fanout.for_this_loop()
+        await self.fanout.join(self)
         await self.accept()
         self.sender = asyncio.ensure_future(self._send_loop())
         self.watcher = asyncio.ensure_future(self._watch_staff())
@@ -69,7 +71,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "joined", False):
             self.joined = False
             websocket_clients.labels("dashboard").dec()
-            await self.channel_layer.group_discard(GROUP, self.channel_name)
+            await self.fanout.leave(self)
         current = asyncio.current_task()
         for task in (getattr(self, "sender", None), getattr(self, "watcher", None)):
             if task is not None and task is not current:
@@ -86,9 +88,15 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 return
             since = content.get("since")
             since = since if isinstance(since, int) and not isinstance(since, bool) and since >= 0 else None
-            answer = await database_sync_to_async(read_model.catch_up)(since)
+            self.held = []
+            try:
+                answer = await database_sync_to_async(read_model.catch_up)(since)
+            finally:
+                held, self.held = self.held, None
             self.synced = True
             self.offer(answer, force=True)
+            for frame in held:
+                self.offer(frame)
         elif content.get("type") == "ping":
             self.offer({"kind": "pong"})
         elif content.get("type") == "ack":
@@ -107,7 +115,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if self.joined:
             self.joined = False
             websocket_clients.labels("dashboard").dec()
-            await self.channel_layer.group_discard(GROUP, self.channel_name)
+            await self.fanout.leave(self)
         self.sender.cancel()  # nothing more is sent on this socket
         await self.close(code=CLOSE_FORBIDDEN)
 
@@ -127,25 +135,17 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.unacked_bytes -= self.in_flight.popleft()[1]
         self.acked.set()
 
-    async def dashboard_frame(self, message):
-        """A frame from the dashboard consumer process (group "dashboard"), inline or by reference."""
-        if "ref" in message:
-            try:
-                text = await frames.fetch(message["ref"])
-            except Exception:  # Redis away: the browser catches up from the read model instead
-                text = None
-            if text is None:
-                if self.synced:
-                    self._resync("frame-unavailable")
-                return
-            frame = frames.SharedFrame(message.get("kind", ""), text)
-            kind = frame.kind
-        else:
-            frame = message["frame"]
-            kind = frame.get("kind")
-        if kind in SEQ_FRAMES and not self.synced:
-            return  # the coming catch-up includes it
+    def deliver(self, frame: frames.SharedFrame) -> None:
+        """A frame of the group "dashboard", handed over by this process's fan-out."""
+        if frame.kind in SEQ_FRAMES and not self.synced:
+            if self.held is not None and len(self.held) < self.queue_size:
+                self.held.append(frame)  # it may be newer than the catch-up being read: it follows the answer
+            return  # else the coming catch-up includes it (or the browser sees the gap and asks again)
         self.offer(frame)
+
+    def resync(self, reason: str) -> None:
+        if self.synced:
+            self._resync(reason)
 
     def offer(self, frame: dict | frames.SharedFrame, force: bool = False) -> None:
         """Queue a frame for this browser; on overflow drop the queue and ask the browser to resync."""

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from config.asgi import application
-from dashboard import frames, live_feed, read_model
+from dashboard import fanout, frames, live_feed, read_model
 from dashboard.sockets import DashboardConsumer
 from eventbus.dispatch import Dispatcher
 from eventbus.service import service
@@ -182,7 +182,7 @@ def test_an_overflowing_client_is_told_to_resync(staff_headers, monkeypatch):
         gate = asyncio.Event()
 
         async def stalled_browser(self, frame):
-            if frame["kind"] == "hello":
+            if isinstance(frame, dict) and frame["kind"] == "hello":
                 instances.append(self)
             else:
                 await gate.wait()
@@ -193,13 +193,12 @@ def test_an_overflowing_client_is_told_to_resync(staff_headers, monkeypatch):
         assert (await comm.connect())[0]
         await receive(comm, "hello")
         await comm.send_json_to({"type": "catchup", "since": None})  # its answer is stuck at the browser
+        await until(lambda: instances[0].synced, what="the catch-up to be answered")
         layer = get_channel_layer()
         for seq in range(1, 21):
             frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
-            await layer.group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "frame": frame})
-        await layer.group_send(
-            live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "frame": {"kind": "metrics", "points": []}}
-        )
+            await layer.group_send(frames.GROUP, frames.message_for(frame))
+        await layer.group_send(frames.GROUP, frames.message_for({"kind": "metrics", "points": []}))
         await until(lambda: instances and instances[0].overflows >= 1, what="the queue to overflow")
         await until(lambda: instances[0].queue.qsize() == 2, what="the marker frame")
         gate.set()
@@ -213,17 +212,28 @@ def test_an_overflowing_client_is_told_to_resync(staff_headers, monkeypatch):
 
 
 def test_a_frame_pushed_while_the_catch_up_is_read_follows_the_answer(staff_headers, monkeypatch):
-    """A consumer handles one message at a time, so a frame pushed during the read waits in the channel
-    layer until the answer is queued, and then goes out after it: no gap."""
+    """A frame that reaches the socket while its catch-up is read is held and goes out after the answer: no
+    gap."""
     order = new_order_id()
     read = read_model.catch_up
+    deliver = DashboardConsumer.deliver
+    delivered = []
+
+    def noting_deliver(self, frame):
+        deliver(self, frame)
+        delivered.append(frame.kind)
 
     def catch_up_while_the_dashboard_commits(since):
         answer = read(since)  # what the database held when it was read...
-        late = handle_and_flush(record("placed", order))  # ...and a batch committed and pushed just after
+        late = handle_and_flush(record("placed", order))  # ...and a batch committed and pushed just after,
         assert late is not None and late["from_seq"] > answer["to_seq"]
+        deadline = time.monotonic() + 10
+        while "batch" not in delivered:  # which reaches the socket before the answer is sent
+            assert time.monotonic() < deadline, "the frame never reached the socket"
+            time.sleep(0.01)
         return answer
 
+    monkeypatch.setattr(DashboardConsumer, "deliver", noting_deliver)
     monkeypatch.setattr(read_model, "catch_up", catch_up_while_the_dashboard_commits)
 
     async def scenario():
@@ -244,48 +254,71 @@ def big_batch(seq: int) -> dict:
     return {"kind": "batch", "from_seq": seq, "to_seq": seq, "count": 1, "events": events, "cards": []}
 
 
-def test_a_big_frame_travels_by_reference_and_is_fetched_once_for_all_browsers(staff_headers, monkeypatch):
-    fetched = []
-    get = frames._get
+def test_a_frame_crosses_the_channel_layer_once_per_process_for_all_its_browsers(staff_headers):
+    layer = get_channel_layer()
+    read = layer.receive
+    received = []
 
-    async def counting_get(client, key):
-        fetched.append(key)
-        return await get(client, key)
+    async def counting_receive(channel):
+        message = await read(channel)
+        received.append((channel, message.get("type")))
+        return message
 
-    monkeypatch.setattr(frames, "_get", counting_get)
+    layer.receive = counting_receive  # a spy on the real Redis layer: every message still goes through it
+    try:
+
+        async def scenario():
+            comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(3)]
+            for comm in comms:
+                assert (await comm.connect())[0]
+                await comm.send_json_to({"type": "catchup", "since": None})
+                await receive(comm, "snapshot")
+            frame = big_batch(await sync_to_async(read_model.max_seq)() + 1)
+            await layer.group_send(frames.GROUP, frames.message_for(frame))
+            for comm in comms:
+                assert await receive(comm, "batch") == frame
+                await comm.disconnect()
+
+        run(scenario)
+    finally:
+        layer.receive = read
+    assert [kind for _, kind in received if kind == frames.FRAME_TYPE] == [frames.FRAME_TYPE]
+
+
+def test_frames_resume_after_the_layer_fails_and_browsers_are_told_to_resync(staff_headers, monkeypatch):
+    """Redis away for a moment: the process's fan-out keeps its sockets open, joins the group again, and asks
+    every browser to catch up since frames may have been lost meanwhile."""
+    layer = get_channel_layer()
+    read = layer.receive
+    failures = []
+    synced = {}
+
+    async def failing_once(channel):
+        if channel == fanout.for_this_loop().channel and not failures:
+            await synced["event"].wait()  # the browser holds its snapshot when Redis goes
+            failures.append(channel)
+            raise ConnectionError("Redis went away")
+        return await read(channel)
 
     async def scenario():
-        comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(3)]
-        for comm in comms:
-            assert (await comm.connect())[0]
-            await comm.send_json_to({"type": "catchup", "since": None})
-            await receive(comm, "snapshot")
-        last = await sync_to_async(read_model.max_seq)()
-        frame = big_batch(last + 1)
-        message = await frames.message_for(frame)
-        assert message.keys() == {"ref", "kind"} and message["kind"] == "batch"  # too big to go inline
-        await get_channel_layer().group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, **message})
-        for comm in comms:
-            assert await receive(comm, "batch") == frame
-            await comm.disconnect()
-        assert fetched == [message["ref"]]
-        small = await frames.message_for({"kind": "metrics", "points": []})
-        assert set(small) == {"frame"}
-
-    run(scenario)
-
-
-def test_a_frame_that_expired_before_it_was_fetched_makes_the_browser_resync(staff_headers):
-    async def scenario():
+        synced["event"] = asyncio.Event()
         comm = WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers)
         assert (await comm.connect())[0]
         await comm.send_json_to({"type": "catchup", "since": None})
-        await receive(comm, "snapshot")
-        await get_channel_layer().group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "ref": frames.new_key()})
-        assert (await receive(comm, "resync"))["reason"] == "frame-unavailable"
+        snapshot = await receive(comm, "snapshot")
+        synced["event"].set()
+        assert (await receive(comm, "resync"))["reason"] == "frames-lost"
+        await comm.send_json_to({"type": "catchup", "since": snapshot["to_seq"]})
+        assert (await receive(comm, "catchup"))["since"] == snapshot["to_seq"]
+        seq = snapshot["to_seq"] + 1
+        frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
+        await layer.group_send(frames.GROUP, frames.message_for(frame))
+        assert await receive(comm, "batch") == frame  # the process is in the group again
         await comm.disconnect()
 
+    monkeypatch.setattr(layer, "receive", failing_once)
     run(scenario)
+    assert failures
 
 
 def test_a_browser_that_acknowledges_frames_is_paced_and_one_that_does_not_is_not(staff_headers, monkeypatch):
@@ -303,7 +336,7 @@ def test_a_browser_that_acknowledges_frames_is_paced_and_one_that_does_not_is_no
         layer = get_channel_layer()
         for seq in range(1, 4):
             frame = {"kind": "batch", "from_seq": seq, "to_seq": seq, "events": [], "cards": []}
-            await layer.group_send(live_feed.GROUP, {"type": live_feed.FRAME_TYPE, "frame": frame})
+            await layer.group_send(frames.GROUP, frames.message_for(frame))
 
         assert [(await receive(silent, "batch"))["from_seq"] for _ in range(3)] == [1, 2, 3]  # not paced
         assert (await receive(pacing, "batch"))["from_seq"] == 1
