@@ -39,6 +39,17 @@ def test_a_frame_covers_its_seqs_and_carries_one_card_per_order(feed):
     assert feed.flush() is None  # nothing new
 
 
+@pytest.mark.django_db(databases=["default", "dashboard"], transaction=True)
+def test_a_frame_holds_the_newest_events_and_says_how_many_it_left_out_but_every_card(feed, monkeypatch):
+    monkeypatch.setattr(live_feed, "MAX_EVENTS_PER_FRAME", 2)
+    orders = [new_order_id() for _ in range(3)]
+    Dispatcher(service("dashboard")).handle([record("placed", order, seconds=k) for k, order in enumerate(orders)])
+    [frame] = feed.sent
+    assert frame["count"] == 3 and frame["dropped"] == 1
+    assert [e["seq"] for e in frame["events"]] == [frame["to_seq"] - 1, frame["to_seq"]]  # the newest
+    assert {c["id"] for c in frame["cards"]} == set(orders)
+
+
 @pytest.mark.django_db(databases=["default", "dashboard"])
 def test_nothing_is_noted_for_a_batch_that_rolls_back(feed):
     Dispatcher(service("dashboard")).handle([record("placed", new_order_id())])

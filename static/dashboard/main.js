@@ -26,6 +26,7 @@ const state = {
   tailSeqs: new Set(),
   paused: false,
   missedWhilePaused: 0,
+  skipped: 0, // events left out of the tail's frames while traffic was too fast to read
   counters: {},
   throughput: new Map(), // type -> [counts per second]
   lag: new Map(),
@@ -290,6 +291,13 @@ function addEvents(events) {
   const rows = fresh.filter((e) => matches(e, f)).sort((a, b) => a.seq - b.seq);
   for (const e of rows) tailRows.prepend(tailRow(e));
   while (tailRows.children.length > TAIL_SHOWN) tailRows.lastElementChild.remove();
+}
+
+function noteSkipped(count) {
+  state.skipped += count;
+  const note = $("#tail-skipped");
+  note.hidden = false;
+  $("span", note).textContent = `${state.skipped.toLocaleString()} events were too fast for the tail, which shows the newest of each moment.`;
 }
 
 function renderTail() {
@@ -597,6 +605,7 @@ function onFrame(frame) {
       if (frame.dead_letters?.length) applyDeadLetters(frame.dead_letters, false);
       renderCounts();
       if (!frame.partial) {
+        if (frame.dropped > 0) noteSkipped(frame.dropped);
         addEvents(frame.events);
         setSeq(Math.max(state.lastSeq ?? 0, frame.to_seq));
       }

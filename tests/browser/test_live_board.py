@@ -1,6 +1,9 @@
 """Staff watch an order placed in the storefront cross the live board, and the customer watches it on the
 order page: both without a reload (ISSUE 5, "Tests")."""
 
+import json
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -54,3 +57,30 @@ def test_an_order_card_crosses_the_board_to_delivered_and_the_order_page_follows
     assert statuses == sorted(statuses, key=LIFECYCLE.index), statuses
     expect(customer.locator("[data-history-status]")).to_have_count(5)
     assert not_reloaded(customer), "the order page reloaded"
+
+
+def test_the_tail_says_how_many_events_were_too_fast_to_show(stack, staff_user, browser):
+    """Under heavy traffic a batch frame carries only the newest events; the page says how many it skipped."""
+    sku = product("SKIP-MUG", 10, "Skip Mug", "3.00")
+    base = start(stack)
+    staff = browser.page(base, 1440, 900)
+
+    def as_if_busy(ws):
+        server = ws.connect_to_server()
+
+        def forward(message):
+            frame = json.loads(message) if isinstance(message, str) else None
+            if frame and frame.get("kind") == "batch":
+                message = json.dumps(frame | {"dropped": 7})
+            ws.send(message)
+
+        server.on_message(forward)
+
+    staff.route_web_socket(re.compile(r".*/ws/dashboard/$"), as_if_busy)
+    log_in(staff, then="/dashboard/")
+    open_dashboard(staff)
+    expect(staff.locator("#tail-skipped")).to_be_hidden()
+    buy(browser.page(base), sku, 1)
+    note = staff.locator("#tail-skipped")
+    expect(note).to_contain_text("events were too fast for the tail", timeout=60_000)
+    expect(note.get_by_role("link", name="Topics")).to_have_attribute("href", "/dashboard/topics/")
