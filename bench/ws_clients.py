@@ -1,9 +1,11 @@
-"""Section 4's dashboard clients, run as their own process: N staff websockets on /ws/dashboard/.
+"""Section 4's dashboard clients: N staff websockets on /ws/dashboard/, shared among --processes processes.
 
 A minimal RFC 6455 client on asyncio streams (stdlib only). Each client asks for its catch-up, then
 follows the `batch` frames' seqs: a gap, a `resync` or a tail it never got counts as frames lost.
-Prints `READY` when every client holds its snapshot. Once the bench writes the dashboard's final seq to
---final-seq-file (or on SIGTERM) it waits for the clients to reach it and prints `RESULT {json}`.
+Commit→frame is measured from each event's `received` stamp; build→frame from the batch's `built` stamp
+(when the dashboard consumer made the frame). Prints `READY` when every client holds its snapshot. Once the
+bench writes the dashboard's final seq to --final-seq-file (or on SIGTERM) it waits for the clients to
+reach it and prints `RESULT {json}`.
 
     python bench/ws_clients.py --port P --cookie SESSIONID --clients 20
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
+import multiprocessing
 import os
 import signal
 import struct
@@ -24,6 +28,13 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import percentile
+
+
+@functools.lru_cache(maxsize=65536)
+def epoch(stamp: str) -> float:
+    """An ISO time as seconds; cached, because every client reads the same stamps and this one process plays
+    all the browsers: their parsing would otherwise delay the clients served after them."""
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 class WebSocket:
@@ -95,6 +106,7 @@ class Client:
         self.lost = 0
         self.resyncs = 0
         self.lat_ms: list[float] = []
+        self.built_ms: list[float] = []  # the frame's build in the dashboard consumer → here
         self.ready = asyncio.Event()
         self.error: str | None = None
         self.kinds: dict[str, int] = {}
@@ -147,26 +159,28 @@ class Client:
                         self.last_batch = now
                         self.batch_frames += 1
                         self.events += frame.get("count", 0)
+                        if frame.get("built"):
+                            self.built_ms.append((now - frame["built"]) * 1000)
                         for event in frame.get("events", ()):
                             received = event.get("received")
                             if received:
-                                self.lat_ms.append((now - datetime.fromisoformat(received).timestamp()) * 1000)
+                                self.lat_ms.append((now - epoch(received)) * 1000)
         except Exception as exc:  # reported, never fatal to the others
             self.error = f"{type(exc).__name__}: {exc}"
             self.ready.set()
 
 
-async def main_async(args) -> dict:
+async def play(args, count: int, ready, started_at) -> dict:
+    """One process's share of the browsers; returns what they saw, for the parent to add up."""
     counting = asyncio.Event()
-    clients = [Client(i) for i in range(args.clients)]
+    clients = [Client(i) for i in range(count)]
     tasks = []
     for client in clients:
         tasks.append(asyncio.ensure_future(client.run(args.port, args.cookie, counting)))
         await asyncio.sleep(0.01)
     await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 60)
     counting.set()
-    started = time.perf_counter()
-    print("READY", flush=True)
+    ready.set()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -182,36 +196,96 @@ async def main_async(args) -> dict:
         if final and all(c.error or (c.last_seq or 0) >= final for c in clients):
             break
         await asyncio.sleep(0.1)
-    elapsed = time.perf_counter() - started
     for client in clients:
         if final and not client.error and client.last_seq is not None and client.last_seq < final:
             client.lost += final - client.last_seq  # never arrived
             client.tail = [client.last_seq + 1, final]
     for task in tasks:
         task.cancel()
-    lat = [x for c in clients for x in c.lat_ms]
-    firsts = [c.first_batch for c in clients if c.first_batch]
-    lasts = [c.last_batch for c in clients if c.last_batch]
+    fields = ("error", "reconnects", "gaps", "tail", "frames", "batch_frames", "events", "lost", "resyncs", "kinds")
+    return {
+        "clients": [{k: getattr(c, k) for k in fields} for c in clients],
+        "lat_ms": [x for c in clients for x in c.lat_ms],
+        "built_ms": [x for c in clients for x in c.built_ms],
+        "first_batch": min((c.first_batch for c in clients if c.first_batch), default=None),
+        "last_batch": max((c.last_batch for c in clients if c.last_batch), default=None),
+        "seconds": time.time() - started_at.value,
+    }
+
+
+def player(args, count: int, ready, started_at, results) -> None:
+    results.put(asyncio.run(play(args, count, ready, started_at)))
+
+
+def main_with_players(args) -> dict:
+    """The browsers are shared among --processes players: one Python process playing 100 browsers parses
+    their frames one after the other, and its queue, not the server, would set the later ones' latency."""
+    context = multiprocessing.get_context("fork")
+    processes = max(1, min(args.processes, args.clients))
+    shares = [args.clients // processes + (1 if k < args.clients % processes else 0) for k in range(processes)]
+    started_at = context.Value("d", 0.0)
+    results = context.Queue()
+    readies = [context.Event() for _ in shares]
+    players = [
+        context.Process(target=player, args=(args, n, ready, started_at, results), daemon=True)
+        for n, ready in zip(shares, readies, strict=True)
+    ]
+    for each in players:
+        each.start()
+    for ready in readies:
+        if not ready.wait(90):
+            raise SystemExit("the websocket clients did not all connect within 90 s; see the web's log")
+    started_at.value = time.time()
+    print("READY", flush=True)
+
+    def forward(signum, _frame):
+        for each in players:
+            if each.pid:
+                os.kill(each.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    parts = [results.get() for _ in players]
+    for each in players:
+        each.join(10)
+    return summarise(args, parts)
+
+
+def summarise(args, parts: list[dict]) -> dict:
+    clients = [c for part in parts for c in part["clients"]]
+    lat = [x for part in parts for x in part["lat_ms"]]
+    built = [x for part in parts for x in part["built_ms"]]
+    elapsed = max(part["seconds"] for part in parts)
+    firsts = [p["first_batch"] for p in parts if p["first_batch"]]
+    lasts = [p["last_batch"] for p in parts if p["last_batch"]]
     active = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
-    errors = [c.error for c in clients if c.error]
+    errors = [c["error"] for c in clients if c["error"]]
+    kinds: dict[str, int] = {}
+    for c in clients:
+        for k, n in c["kinds"].items():
+            kinds[k] = kinds.get(k, 0) + n
+    frames = sum(c["frames"] for c in clients)
     return {
         "clients": args.clients,
-        "held": sum(1 for c in clients if not c.error),
+        "processes": len(parts),
+        "held": sum(1 for c in clients if not c["error"]),
         "errors": errors[:5],
-        "connect_retries": sum(c.reconnects for c in clients),
-        "gaps_seen": _common([g for c in clients for g in c.gaps]),
-        "tails_missing": _common([c.tail for c in clients if c.tail]),
+        "connect_retries": sum(c["reconnects"] for c in clients),
+        "gaps_seen": _common([g for c in clients for g in c["gaps"]]),
+        "tails_missing": _common([c["tail"] for c in clients if c["tail"]]),
         "seconds": round(elapsed, 2),
-        "frames": sum(c.frames for c in clients),
-        "frames_per_s": round(sum(c.frames for c in clients) / elapsed, 1),
+        "frames": frames,
+        "frames_per_s": round(frames / elapsed, 1),
         "active_seconds": round(active, 2),
-        "batch_frames_per_s": round(sum(c.batch_frames for c in clients) / (active or elapsed), 1),
-        "events_per_s": round(sum(c.events for c in clients) / (active or elapsed), 1),
-        "frames_lost": sum(c.lost for c in clients),
-        "resyncs": sum(c.resyncs for c in clients),
+        "batch_frames_per_s": round(sum(c["batch_frames"] for c in clients) / (active or elapsed), 1),
+        "events_per_s": round(sum(c["events"] for c in clients) / (active or elapsed), 1),
+        "frames_lost": sum(c["lost"] for c in clients),
+        "resyncs": sum(c["resyncs"] for c in clients),
         "commit_to_frame_p50_ms": _r(percentile(lat, 50)),
         "commit_to_frame_p99_ms": _r(percentile(lat, 99)),
-        "kinds": _sum_kinds(clients),
+        "build_to_frame_p50_ms": _r(percentile(built, 50)),
+        "build_to_frame_p99_ms": _r(percentile(built, 99)),
+        "kinds": kinds,
     }
 
 
@@ -226,14 +300,6 @@ def _common(items: list) -> dict:
 
 def _r(value):
     return None if value is None else round(value, 1)
-
-
-def _sum_kinds(clients) -> dict:
-    total: dict[str, int] = {}
-    for c in clients:
-        for k, n in c.kinds.items():
-            total[k] = total.get(k, 0) + n
-    return total
 
 
 async def _when_file(path: str, stop: asyncio.Event) -> None:
@@ -256,8 +322,9 @@ def main() -> None:
     parser.add_argument("--cookie", required=True)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--final-seq-file", default="", help="holds the dashboard's last seq when told to stop")
+    parser.add_argument("--processes", type=int, default=4, help="processes that share the browsers among them")
     args = parser.parse_args()
-    result = asyncio.run(main_async(args))
+    result = main_with_players(args)
     print("RESULT " + orjson.dumps(result).decode(), flush=True)
 
 

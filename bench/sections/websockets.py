@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from bench.common import PYTHON, say, wait_until
+from bench.common import PYTHON, cpu_seconds, say, wait_until
 from bench.harness import result_line
 from bench.sections.saga import place, wait_done
 
@@ -22,9 +22,9 @@ def run(b) -> None:
     say(f"  group_send {raw['frames_per_s']:.0f} frames/s, p99 {raw['latency_ms']['p99']} ms, lost {raw['lost']}")
     runs = {}
     runs[20] = ws_run(b, 20, b.size["ws"], 400_000 + 20 * 10_000)
-    # 100 staff browsers while the saga runs at 80 % of its capacity (open loop), or at the burst's pace
-    # when the capacity section did not run.
-    rate = (b.result.get("latency_rates") or {}).get("80")
+    # 100 staff browsers while the saga runs at 80 % of its capacity (open loop); when the capacity section
+    # did not run, at the last --rate given, else at the burst's pace.
+    rate = (b.result.get("latency_rates") or {}).get("80") or (b.args.rate[-1] if b.args.rate else None)
     orders = int(rate * b.size["ws_s"]) if rate else b.size["ws"]
     runs[100] = ws_run(b, 100, orders, 400_000 + 100 * 10_000, rate=rate)
     b.result["sections"]["websockets"] = {str(k): v for k, v in runs.items()}
@@ -41,6 +41,9 @@ def run(b) -> None:
     b.result["ws_100"] = {"rate": rate} | {
         k: runs[100][k] for k in ("held", "frames_per_s", "events_per_s", "frames_lost", "commit_to_frame_p99_ms")
     }
+
+
+DASHBOARD = ("dashboard", "consumers")  # the dashboard's consumer: its own process, or the combined one
 
 
 def ws_run(b, clients: int, orders: int, offset: int, rate: float | None = None) -> dict:
@@ -67,10 +70,19 @@ def ws_run(b, clients: int, orders: int, offset: int, rate: float | None = None)
     )
     log = b.procs.logdir / f"{name}.log"
     wait_until(lambda: b.procs.check_alive(name) or "READY" in log.read_text(), 90, f"{clients} websocket clients")
-    pace = f"at {rate:.1f}/s (80 % of capacity)" if rate else "as fast as possible"
+    pace = f"at {rate:.1f}/s" if rate else "as fast as possible"
     say(f"  {clients} staff clients on /ws/dashboard/; placing {orders} orders {pace} ...")
+    # Where the cores go while the browsers follow: the web that sends the frames, the clients' own process
+    # (on a real deployment each browser has its own machine), the dashboard consumer that builds them.
+    watched = {each: proc.pid for each, proc in b.procs.running.items() if each in ("web", name, *DASHBOARD)}
+    cpu_before = {each: cpu_seconds(pid, descendants=True) for each, pid in watched.items()}
+    began = time.monotonic()
     ids = place(b, orders, rate, offset)
     wait_done(b, ids, 300)
+    cores = {
+        name: round((cpu_seconds(pid, descendants=True) - cpu_before[name]) / (time.monotonic() - began), 2)
+        for name, pid in watched.items()
+    }
 
     def settled():
         top = EventLog.objects.using("dashboard").aggregate(m=Max("seq"))["m"] or 0
@@ -84,10 +96,10 @@ def ws_run(b, clients: int, orders: int, offset: int, rate: float | None = None)
     except subprocess.TimeoutExpired:
         pass
     b.procs.stop(name)
-    result = result_line(log)
+    result = result_line(log) | {"cores_by_process": cores}
     say(
         f"  {clients} clients: held {result['held']}, {result['frames_per_s']:.0f} frames/s "
         f"({result['events_per_s']:.0f} events/s), lost {result['frames_lost']}, "
-        f"commit→frame p99 {result['commit_to_frame_p99_ms']} ms"
+        f"commit→frame p99 {result['commit_to_frame_p99_ms']} ms; cores used: {cores}"
     )
     return result
