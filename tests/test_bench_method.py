@@ -54,3 +54,26 @@ def test_the_search_goes_up_while_probes_pass_then_bisects(monkeypatch):
     found, tried = capacity.search(None, 50.0, warm=1, seconds=1, probes=5, offset=0, tag="t")
     assert [p["rate"] for p in tried] == [50.0, 75.0, 112.5, 168.75, 140.625]
     assert found == 112.5
+
+
+def test_the_scale_out_search_steps_down_by_the_given_factor_until_a_probe_passes(monkeypatch):
+    limit = 70.0
+
+    def probe(b, rate, **_):
+        return {"rate": rate, "sustained": rate <= limit, "achieved_rate": rate, "failed": []}
+
+    monkeypatch.setattr(capacity, "open_loop", probe)
+    found, tried = capacity.search(None, 100.0, warm=1, seconds=1, probes=4, offset=0, tag="t", down=0.8)
+    assert [round(p["rate"], 2) for p in tried] == [100.0, 80.0, 64.0, 72.0]
+    assert found == 64.0
+
+
+def test_scale_out_orders_draw_distinct_products_of_the_generated_catalogue():
+    from bench.sections import scale
+
+    orders = [scale.scale_order_fields(i) for i in range(2000)]
+    skus = [[line["sku"] for line in order["lines"]] for order in orders]
+    assert all(len(set(each)) == len(each) in (2, 3) for each in skus)
+    assert {sku for each in skus for sku in each} <= {scale.catalogue_sku(k) for k in range(scale.CATALOGUE)}
+    assert len({sku for each in skus for sku in each}) > 0.9 * scale.CATALOGUE  # spread over the catalogue
+    assert scale.scale_order_fields(7) == orders[7]  # repeatable

@@ -24,11 +24,21 @@ DRAIN_SECONDS = 2.0
 
 
 def open_loop(
-    b, rate: float, *, warm: float, seconds: float, offset: int, tag: str, groups=None, bootstrap=None, cpu=None
+    b,
+    rate: float,
+    *,
+    warm: float,
+    seconds: float,
+    offset: int,
+    tag: str,
+    groups=None,
+    bootstrap=None,
+    cpu=None,
+    fields=order_fields,
 ) -> dict:
     """Orders at `rate` for `warm` + `seconds`; figures over the last `seconds` (the window). `groups`,
     `bootstrap` and `cpu` (a reader of CPU seconds by process, "bench" for the load generator) default to
-    the saga of section 3."""
+    the saga of section 3; `fields(i)` gives order i's customer and lines (the demo catalogue's by default)."""
     read_cpu = cpu or (lambda: {k: v for k, v in b.procs.cpu().items() if k in SAGA_PROCESSES})
     from shop.models import Order, OrderHistory
     from shop.services import place_order
@@ -46,7 +56,7 @@ def open_loop(
             delay = at - time.time()
             if delay > 0:
                 time.sleep(delay)
-            ids.append(place_order(**order_fields(offset + i)).order.id)
+            ids.append(place_order(**fields(offset + i)).order.id)
             due.append(at)
             placed_at.append(time.time())
         end_due = start + total / rate
@@ -148,8 +158,11 @@ def _ended(b, ids) -> bool:
     ).count() >= len(ids)
 
 
-def search(b, start_rate: float, *, warm: float, seconds: float, probes: int, offset: int, tag: str, **how):
-    """The highest sustained rate found by `probes` open-loop runs: up by half while they pass, then bisect."""
+def search(
+    b, start_rate: float, *, warm: float, seconds: float, probes: int, offset: int, tag: str, down: float = 0.5, **how
+):
+    """The highest sustained rate found by `probes` open-loop runs: up by half while they pass, down to
+    `down` × the rate while none has passed, then bisect."""
     lo = hi = None
     rate = max(2.0, start_rate)
     tried = []
@@ -163,7 +176,7 @@ def search(b, start_rate: float, *, warm: float, seconds: float, probes: int, of
             rate = rate * 1.5 if hi is None else (lo + hi) / 2
         else:
             hi = rate
-            rate = rate / 2 if lo is None else (lo + hi) / 2
+            rate = rate * down if lo is None else (lo + hi) / 2
     return (lo or 0.0), tried
 
 
