@@ -125,6 +125,7 @@ def test_a_search_covers_every_chosen_topic_and_resumes_across_them(staff_client
         (["bad name!"], {}, 400, "is not a topic name"),
         (["inventory.stock"], {"partition": "9"}, 400, "no chosen topic has it"),
         (["inventory.stock"], {"cursor": "nope:0:1"}, 400, "cursor: it names partitions not chosen"),
+        (["inventory.stock"], {"seek": "time", "time": "yesterday"}, 400, "is not an RFC 3339 time"),
     ],
 )
 def test_what_cannot_work_across_topics_is_refused(staff_client, topics, extra, query, status, says):
@@ -135,6 +136,8 @@ def test_what_cannot_work_across_topics_is_refused(staff_client, topics, extra, 
     html = response.content.decode()
     assert response.status_code == status and 'id="viewer-error"' in html
     assert says in html, html.split('id="viewer-error"')[1][:300]
+    if "inventory.stock" in extra:  # the picker keeps the choice, so the user mends the query, not starts over
+        assert f'<option value="{names[0]}" selected>' in html
     search = staff_client.get(f"/dashboard/topics/{orders}/search", {"topic": names, "q": "x", **query})
     assert search.status_code in (400, 404) and search.json()["error"]
 

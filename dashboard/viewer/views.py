@@ -84,6 +84,7 @@ def _page_context(request, name: str, query: params.MessageQuery | None) -> dict
             "matches_cap": params.SEARCH_MATCHES_CAP,
         },
         "querystring": request.GET.urlencode(),
+        "chosen_topics": request.GET.getlist("topic"),  # kept in the picker even when the query is refused
     }
 
 
