@@ -61,15 +61,23 @@ class _StockAnnouncer:
 
     def announce_marked(self, extra: Iterable[str] = ()) -> None:
         # Locked, so that on PostgreSQL a change committed meanwhile cannot lose its mark to this announcement.
+        # Rows another transaction holds are skipped, not waited for: that transaction (another copy's batch
+        # or announcement) announces them or leaves them marked, and waiting serialised every copy of
+        # inventory on the marked rows. (SQLite takes no row locks; there the clause is not emitted.)
         marked = list(
-            StockItem.objects.using(DB).select_for_update().filter(announce_pending=True).values_list("sku", flat=True)
+            StockItem.objects.using(DB)
+            .select_for_update(skip_locked=True)
+            .filter(announce_pending=True)
+            .values_list("sku", flat=True)
         )
         skus = sorted({*marked, *extra})
         if skus:
             _publish_stock({sku: self.causes.pop(sku, None) for sku in skus})
         if marked:
             StockItem.objects.using(DB).filter(sku__in=marked).update(announce_pending=False)
-        self.announced_at, self.maybe_marked = time.monotonic(), False
+        self.announced_at = time.monotonic()
+        # Marks this announcement skipped stay this process's to announce too, in case their holder rolls back.
+        self.maybe_marked = StockItem.objects.using(DB).filter(announce_pending=True).exists()
 
 
 announcer = _StockAnnouncer()

@@ -7,10 +7,11 @@ import json
 import os
 import random
 import secrets
+import threading
 import time
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from tests.support import PYTHON, free_port, wait_for
 
@@ -148,3 +149,45 @@ def _api_order() -> dict:
         "address": "5 Outage Road",
         "lines": [{"sku": "PGDOWN-1", "quantity": 1}],
     }
+
+
+def test_an_inventory_announcement_skips_the_marks_another_copy_holds(stack, pg):
+    """Copies of inventory share the stock rows: one copy's announcement does not wait for the marked rows
+    another copy's transaction holds. It announces the others, leaves those marked for their holder, and
+    keeps looking for marks until none is left (in case the holder rolls back)."""
+    from inventory import services
+    from inventory.models import OutboxMessage, StockItem
+
+    services.set_stock("HELD", 5)
+    services.set_stock("FREE", 5)
+    StockItem.objects.using("inventory").update(announce_pending=True)
+    OutboxMessage.objects.using("inventory").all().delete()
+    holding, release = threading.Event(), threading.Event()
+
+    def other_copy():
+        try:
+            with transaction.atomic(using="inventory"):
+                StockItem.objects.using("inventory").select_for_update().get(sku="HELD")
+                holding.set()
+                release.wait(10)
+        finally:
+            connections["inventory"].close()
+
+    thread = threading.Thread(target=other_copy)
+    thread.start()
+    assert holding.wait(10), "the other copy never took its lock"
+    announcer = services._StockAnnouncer()
+    started = time.monotonic()
+    try:
+        with transaction.atomic(using="inventory"):
+            announcer.announce_marked()
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(10)
+    assert took < 5, f"the announcement waited {took:.1f} s for the other copy's lock"
+    assert list(OutboxMessage.objects.using("inventory").values_list("key", flat=True)) == ["FREE"]
+    assert list(StockItem.objects.using("inventory").filter(announce_pending=True).values_list("sku", flat=True)) == [
+        "HELD"
+    ]
+    assert announcer.maybe_marked  # HELD is still this copy's to announce at its next idle moment
