@@ -5,8 +5,8 @@ module's, read by one task that hands each frame to every dashboard socket of th
 reads a process's messages one Redis round trip each, so with one member per browser a frame to 100
 browsers was 100 round trips in the web process, each waiting for Redis to be scheduled on a busy machine.
 
-If reading the layer fails (Redis away), the task retries every second and, once it reads again, tells
-every socket to resync: frames may have been lost meanwhile. The process leaves the group when its last
+If reading the layer fails (Redis away), the task retries every second and, once it can join the group
+again, tells every socket to resync: frames may have been lost meanwhile. The process leaves the group when its last
 socket closes.
 """
 
@@ -42,7 +42,9 @@ class Fanout:
         """Add a socket; the first one makes this process a member of the group (frames flow from here)."""
         async with self.lock:
             if self.channel is None:
-                channel = await self.layer.new_channel()  # channels-redis reads one prefix per process
+                # The default prefix: channels-redis reads all of a process's channels of one prefix with one
+                # reader, and a second prefix's reader would wait behind the first's for good.
+                channel = await self.layer.new_channel()
                 await self.layer.group_add(frames.GROUP, channel)
                 self.channel = channel
                 self.tasks = [asyncio.ensure_future(self._receive(channel)), asyncio.ensure_future(self._stay(channel))]
