@@ -80,8 +80,8 @@ def ws_run(b, clients: int, orders: int, offset: int, rate: float | None = None)
     ids = place(b, orders, rate, offset)
     wait_done(b, ids, 300)
     cores = {
-        name: round((cpu_seconds(pid, descendants=True) - cpu_before[name]) / (time.monotonic() - began), 2)
-        for name, pid in watched.items()
+        each: round((cpu_seconds(pid, descendants=True) - cpu_before[each]) / (time.monotonic() - began), 2)
+        for each, pid in watched.items()
     }
 
     def settled():
