@@ -214,7 +214,14 @@ async def play(args, count: int, ready, started_at) -> dict:
 
 
 def player(args, count: int, ready, started_at, results) -> None:
-    results.put(asyncio.run(play(args, count, ready, started_at)))
+    try:
+        results.put(asyncio.run(play(args, count, ready, started_at)))
+    except BaseException as exc:  # its browsers count as not held; the other players' results still add up
+        error = f"player: {type(exc).__name__}: {exc}"
+        empty = {"reconnects": 0, "gaps": [], "tail": None, "frames": 0, "batch_frames": 0, "events": 0}
+        clients = [{"error": error, **empty, "lost": 0, "resyncs": 0, "kinds": {}} for _ in range(count)]
+        results.put({"clients": clients, "lat_ms": [], "built_ms": [], "first_batch": None, "last_batch": None})
+        ready.set()
 
 
 def main_with_players(args) -> dict:
@@ -255,7 +262,7 @@ def summarise(args, parts: list[dict]) -> dict:
     clients = [c for part in parts for c in part["clients"]]
     lat = [x for part in parts for x in part["lat_ms"]]
     built = [x for part in parts for x in part["built_ms"]]
-    elapsed = max(part["seconds"] for part in parts)
+    elapsed = max((part["seconds"] for part in parts if "seconds" in part), default=0.0) or 1e-9
     firsts = [p["first_batch"] for p in parts if p["first_batch"]]
     lasts = [p["last_batch"] for p in parts if p["last_batch"]]
     active = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
