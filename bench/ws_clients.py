@@ -202,25 +202,30 @@ async def play(args, count: int, ready, started_at) -> dict:
             client.tail = [client.last_seq + 1, final]
     for task in tasks:
         task.cancel()
+    return report(clients, seconds=time.time() - started_at.value)
+
+
+def report(clients: list[Client], seconds: float | None = None) -> dict:
+    """What a player's browsers saw, for the parent to add up."""
     fields = ("error", "reconnects", "gaps", "tail", "frames", "batch_frames", "events", "lost", "resyncs", "kinds")
-    return {
+    part = {
         "clients": [{k: getattr(c, k) for k in fields} for c in clients],
         "lat_ms": [x for c in clients for x in c.lat_ms],
         "built_ms": [x for c in clients for x in c.built_ms],
         "first_batch": min((c.first_batch for c in clients if c.first_batch), default=None),
         "last_batch": max((c.last_batch for c in clients if c.last_batch), default=None),
-        "seconds": time.time() - started_at.value,
     }
+    return part if seconds is None else part | {"seconds": seconds}
 
 
 def player(args, count: int, ready, started_at, results) -> None:
     try:
         results.put(asyncio.run(play(args, count, ready, started_at)))
     except BaseException as exc:  # its browsers count as not held; the other players' results still add up
-        error = f"player: {type(exc).__name__}: {exc}"
-        empty = {"reconnects": 0, "gaps": [], "tail": None, "frames": 0, "batch_frames": 0, "events": 0}
-        clients = [{"error": error, **empty, "lost": 0, "resyncs": 0, "kinds": {}} for _ in range(count)]
-        results.put({"clients": clients, "lat_ms": [], "built_ms": [], "first_batch": None, "last_batch": None})
+        clients = [Client(i) for i in range(count)]
+        for client in clients:
+            client.error = f"player: {type(exc).__name__}: {exc}"
+        results.put(report(clients))
         ready.set()
 
 
