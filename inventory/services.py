@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -76,8 +76,12 @@ class _StockAnnouncer:
         if marked:
             StockItem.objects.using(DB).filter(sku__in=marked).update(announce_pending=False)
         self.announced_at = time.monotonic()
-        # Marks this announcement skipped stay this process's to announce too, in case their holder rolls back.
-        self.maybe_marked = StockItem.objects.using(DB).filter(announce_pending=True).exists()
+        # Marks this announcement skipped stay this process's to announce too, in case their holder rolls back;
+        # where rows cannot be skipped (SQLite), none is left.
+        self.maybe_marked = (
+            connections[DB].features.has_select_for_update_skip_locked
+            and StockItem.objects.using(DB).filter(announce_pending=True).exists()
+        )
 
 
 announcer = _StockAnnouncer()
