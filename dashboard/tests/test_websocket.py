@@ -254,7 +254,7 @@ def big_batch(seq: int) -> dict:
     return {"kind": "batch", "from_seq": seq, "to_seq": seq, "count": 1, "events": events, "cards": []}
 
 
-def test_a_frame_crosses_the_channel_layer_once_per_process_for_all_its_browsers(staff_headers):
+def test_a_frame_crosses_the_channel_layer_once_per_process_for_all_its_browsers(staff_headers, monkeypatch):
     layer = get_channel_layer()
     read = layer.receive
     received = []
@@ -264,24 +264,21 @@ def test_a_frame_crosses_the_channel_layer_once_per_process_for_all_its_browsers
         received.append((channel, message.get("type")))
         return message
 
-    layer.receive = counting_receive  # a spy on the real Redis layer: every message still goes through it
-    try:
+    async def scenario():
+        comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(3)]
+        for comm in comms:
+            assert (await comm.connect())[0]
+            await comm.send_json_to({"type": "catchup", "since": None})
+            await receive(comm, "snapshot")
+        frame = big_batch(await sync_to_async(read_model.max_seq)() + 1)
+        await layer.group_send(frames.GROUP, frames.message_for(frame))
+        for comm in comms:
+            assert await receive(comm, "batch") == frame
+            await comm.disconnect()
 
-        async def scenario():
-            comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(3)]
-            for comm in comms:
-                assert (await comm.connect())[0]
-                await comm.send_json_to({"type": "catchup", "since": None})
-                await receive(comm, "snapshot")
-            frame = big_batch(await sync_to_async(read_model.max_seq)() + 1)
-            await layer.group_send(frames.GROUP, frames.message_for(frame))
-            for comm in comms:
-                assert await receive(comm, "batch") == frame
-                await comm.disconnect()
-
-        run(scenario)
-    finally:
-        layer.receive = read
+    # a spy on the real Redis layer: every message still goes through it
+    monkeypatch.setattr(layer, "receive", counting_receive)
+    run(scenario)
     assert [kind for _, kind in received if kind == frames.FRAME_TYPE] == [frames.FRAME_TYPE]
 
 
