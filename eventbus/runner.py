@@ -26,7 +26,7 @@ from kafka.errors import (
     OffsetOutOfRangeError,
     RecordListTooLargeError,
 )
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from . import chaos, kafka_io, metrics, offset_loss
 from .backoff import next_delay
@@ -147,16 +147,20 @@ class ConsumerRunner:
                 # Caught in kafka-python's join race (below), poll() spins inside for its whole timeout, a
                 # fetch attempt after another: 0.65-0.87 cores until the rejoin. Without partitions, a short
                 # poll per POLL_MS moves the group protocol on just as well (a poll of 0 ms never joins).
+                # But never wait outside poll() while a join is under way: kafka-python 3.0 drops a
+                # JoinGroup/SyncGroup answer that arrives between polls and joins again, which starts a new
+                # rebalance for every member; three copies on one partition did so every second for 30 s.
                 if self.chaos is not None:
                     self._obey_chaos()
+                joining = self._joining()
                 assigned, polled_at = bool(self.listener.assigned), time.monotonic()
-                polled = self._poll(POLL_MS if assigned else UNASSIGNED_POLL_MS)
+                polled = self._poll(POLL_MS if assigned or joining else UNASSIGNED_POLL_MS)
                 self._watch_assignment(topics, name)
                 if not polled:
                     self._commit_pending(due_only=True)
                     if self.service.on_idle:
                         self.service.on_idle()
-                    if not assigned:
+                    if not assigned and not self._joining():
                         self.stopping.wait(POLL_MS / 1000 - (time.monotonic() - polled_at))
                     continue
                 self._process(polled)
@@ -172,6 +176,10 @@ class ConsumerRunner:
                 self._admin.close()
             connections.close_all()
             log.info("%s: stopped cleanly", name)
+
+    def _joining(self) -> bool:
+        """True while this member's JoinGroup/SyncGroup round is under way (sent, its answer not yet taken)."""
+        return self.consumer.group_metadata().state == MemberState.REBALANCING
 
     def _poll(self, timeout_ms: int) -> dict:
         """kafka-python 3.0 can raise a retriable error out of poll() while the group coordinator moves (when
