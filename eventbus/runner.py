@@ -148,8 +148,8 @@ class ConsumerRunner:
                 # fetch attempt after another: 0.65-0.87 cores until the rejoin. Without partitions, a short
                 # poll per POLL_MS moves the group protocol on just as well (a poll of 0 ms never joins).
                 # But never wait outside poll() while a join is under way: kafka-python 3.0 drops a
-                # JoinGroup/SyncGroup answer that arrives between polls and joins again, which starts a new
-                # rebalance for every member; three copies on one partition did so every second for 30 s.
+                # JoinGroup/SyncGroup answer that arrives between polls and joins again, which rebalances
+                # every member once more, and the group can go round like that until the watchdog.
                 if self.chaos is not None:
                     self._obey_chaos()
                 joining = self._joining()
