@@ -5,9 +5,11 @@ python bench/profile_summary.py var/bench/run/profile-*.txt
 
 from __future__ import annotations
 
+import linecache
 import re
 import sys
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 # Leaves that are a thread waiting (py-spy's idle detection misses some of them): left out of "busy".
@@ -23,7 +25,12 @@ WAITS = (
     "sleep (",
     "poll (selectors.py)",
 )
-FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::(?P<line>\d+))?\)$")
+# py-spy shows no frame for a function written in C, so a thread in `time.sleep(...)` or `event.wait()`
+# leaves the Python line that called it as its leaf, and py-spy's idle detection misses some of those
+# samples: a leaf whose source line calls one of these blocking functions is a thread waiting.
+BLOCKING_CALL = re.compile(r"\b(sleep|wait|recv|recv_into|accept|acquire|select|poll|join)\(")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _short(frame: str) -> str:
@@ -38,6 +45,22 @@ def _short(frame: str) -> str:
     return f"{m['func']} ({path})"
 
 
+@cache
+def _blocked_in_c(frame: str) -> bool:
+    """Whether a leaf frame's source line calls a blocking C function (the file found as py-spy names it:
+    absolute, or relative to the project or to an entry of sys.path, i.e. the standard library and the
+    virtualenv's packages, which the profiled processes share with this one)."""
+    m = FRAME.match(frame.strip())
+    if not m or not m["line"]:
+        return False
+    name = m["file"]
+    for base in (Path("/"), ROOT, *(Path(p) for p in sys.path if p)):
+        candidate = base / name
+        if candidate.is_file():
+            return bool(BLOCKING_CALL.search(linecache.getline(str(candidate), int(m["line"]))))
+    return False
+
+
 def summarise(path: Path, top: int = 25) -> str:
     own: Counter = Counter()
     inclusive: Counter = Counter()
@@ -48,8 +71,9 @@ def summarise(path: Path, top: int = 25) -> str:
             continue
         n = int(count)
         total += n
-        frames = [_short(f) for f in stack.split(";") if f.strip()]
-        if not frames or any(w in frames[-1] for w in WAITS):
+        raw = [f for f in stack.split(";") if f.strip()]
+        frames = [_short(f) for f in raw]
+        if not frames or any(w in frames[-1] for w in WAITS) or _blocked_in_c(raw[-1]):
             waiting += n
             continue
         own[frames[-1]] += n

@@ -1,6 +1,8 @@
 """The benchmark's rules, without a broker: when an open-loop probe counts as sustained, how runs are
-summarised, how deliveries are counted from committed offsets and what the capacity search returns."""
+summarised, how deliveries are counted from committed offsets, what the capacity search returns and which
+profile samples count as busy."""
 
+from bench import profile_summary
 from bench.deliveries import delta
 from bench.sections import capacity
 
@@ -77,3 +79,16 @@ def test_scale_out_orders_draw_distinct_products_of_the_generated_catalogue():
     assert {sku for each in skus for sku in each} <= {scale.catalogue_sku(k) for k in range(scale.CATALOGUE)}
     assert len({sku for each in skus for sku in each}) > 0.9 * scale.CATALOGUE  # spread over the catalogue
     assert scale.scale_order_fields(7) == orders[7]  # repeatable
+
+
+def test_a_thread_sleeping_or_waiting_in_a_c_call_is_not_a_busy_sample(tmp_path):
+    # py-spy shows the Python line that called time.sleep or recv as the leaf, not the C function
+    source = tmp_path / "sampler.py"
+    source.write_text("def run(sock):\n    while True:\n        time.sleep(2)\n        work()\n        sock.recv(1)\n")
+    raw = tmp_path / "profile-x.txt"
+    raw.write_text(
+        f'process 1:"python x";Thread.run (threading.py:982);run ({source}:3) 30\n'
+        f'process 1:"python x";Thread.run (threading.py:982);run ({source}:4) 10\n'
+        f'process 1:"python x";Thread.run (threading.py:982);run ({source}:5) 5\n'
+    )
+    assert "10 busy samples of 45" in profile_summary.summarise(raw)
