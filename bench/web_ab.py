@@ -103,8 +103,9 @@ def seed() -> None:
 def one(variant: str, env: dict, seconds: float) -> dict:
     import orjson
 
-    from bench.common import cpu_seconds, free_port, order_fields, port_open, wait_until
+    from bench.common import cpu_seconds, order_fields, port_open, wait_until
     from bench.http_load import load
+    from tests.support import free_port
 
     port = free_port()
     env = env | {"BENCH_WEB_VARIANT": variant}

@@ -4,6 +4,7 @@ conditions (never sleeping and hoping)."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,21 +39,34 @@ def wait_for(
     )
 
 
+def _listening_ports() -> range:
+    """Where to pick a port to listen on: below the kernel's ephemeral range, which it hands to outgoing
+    connections. A port the kernel picks for a listener (bind to 0) is in that range, and between the pick
+    and the server's own bind a client's connection can take it (daphne: "Address already in use")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10_000, low) if low > 11_000 else range(low, 65_000)
+
+
+def free_port_run(count: int) -> int:
+    """A port p such that p .. p+count-1 are all free."""
+    ports = _listening_ports()
+    for _ in range(500):
+        port = random.randrange(ports.start, ports.stop - count)
+        if all(_free(p) for p in range(port, port + count)):
+            return port
+    raise RuntimeError(f"no run of {count} free ports found in {ports.start}-{ports.stop - 1}")
+
+
 def free_port_pair() -> int:
     """A port p such that p and p+1 are both free (Kafka uses p for clients, p+1 for its controller)."""
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 65000 and all(_free(p) for p in (port, port + 1)):
-            return port
-    raise RuntimeError("no free port pair found")
+    return free_port_run(2)
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port_run(1)
 
 
 def _free(port: int) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.common import PYTHON, cpu_seconds, free_port, order_fields, port_open, rnd, say, wait_until
+from bench.common import PYTHON, cpu_seconds, order_fields, port_open, rnd, say, wait_until
+from tests.support import free_port
 
 
 def start_web(b) -> None:

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from tests.support import Stack, _free
+from tests.support import Stack, free_port_run
 
 from .postgres import PostgresServer, django_databases, env_for
 
@@ -34,17 +34,6 @@ def pg(pg_server, stack):
     with django_databases(urls):
         yield urls
     stack.stop_all()  # before the databases go away under them
-
-
-def free_port_run(count: int) -> int:
-    """A port p such that p .. p+count-1 are all free."""
-    from tests.support import free_port
-
-    for _ in range(200):
-        port = free_port()
-        if port + count < 65000 and all(_free(p) for p in range(port, port + count)):
-            return port
-    raise RuntimeError(f"no run of {count} free ports found")
 
 
 @pytest.fixture(scope="module")
