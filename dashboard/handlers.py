@@ -248,8 +248,7 @@ def _move_cards(moves: list[tuple[EventLog, Envelope]]) -> None:
         card.last_seq = max(card.last_seq, entry.seq)
         card.facts |= fact_for(event.type)
         card.violation = card.violation or violation(card.facts)
-    if created:
-        OrderCard.objects.using(DB).bulk_create(created.values())
+    insert_rows(created.values(), using=DB)
     update_rows([cards[o] for o in existing], CARD_FIELDS, using=DB)
     moved: dict[str, int] = {}
     for order_id, card in cards.items():
