@@ -28,8 +28,9 @@ WAITS = (
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::(?P<line>\d+))?\)$")
 # py-spy shows no frame for a function written in C, so a thread in `time.sleep(...)` or `event.wait()`
 # leaves the Python line that called it as its leaf, and py-spy's idle detection misses some of those
-# samples: a leaf whose source line calls one of these blocking functions is a thread waiting.
-BLOCKING_CALL = re.compile(r"\b(sleep|wait|recv|recv_into|accept|acquire|select|poll|join)\(")
+# samples: a leaf whose source line calls one of these blocking functions is a thread waiting. (Not
+# `join(`: a leaf on `", ".join(...)` is str.join at work.)
+BLOCKING_CALL = re.compile(r"\b(sleep|wait|recv|recv_into|accept|acquire|select|poll)\(")
 ROOT = Path(__file__).resolve().parent.parent
 
 

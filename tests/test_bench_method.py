@@ -84,11 +84,15 @@ def test_scale_out_orders_draw_distinct_products_of_the_generated_catalogue():
 def test_a_thread_sleeping_or_waiting_in_a_c_call_is_not_a_busy_sample(tmp_path):
     # py-spy shows the Python line that called time.sleep or recv as the leaf, not the C function
     source = tmp_path / "sampler.py"
-    source.write_text("def run(sock):\n    while True:\n        time.sleep(2)\n        work()\n        sock.recv(1)\n")
+    source.write_text(
+        "def run(sock):\n    while True:\n        time.sleep(2)\n        work()\n        sock.recv(1)\n"
+        '        log(", ".join(parts))\n'
+    )
     raw = tmp_path / "profile-x.txt"
     raw.write_text(
         f'process 1:"python x";Thread.run (threading.py:982);run ({source}:3) 30\n'
         f'process 1:"python x";Thread.run (threading.py:982);run ({source}:4) 10\n'
         f'process 1:"python x";Thread.run (threading.py:982);run ({source}:5) 5\n'
+        f'process 1:"python x";Thread.run (threading.py:982);run ({source}:6) 2\n'  # str.join works, not waits
     )
-    assert "10 busy samples of 45" in profile_summary.summarise(raw)
+    assert "12 busy samples of 47" in profile_summary.summarise(raw)
