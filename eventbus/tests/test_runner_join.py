@@ -33,7 +33,7 @@ def test_a_member_waiting_for_its_join_answer_is_joining_until_a_poll_takes_it(g
     second = ConsumerRunner(service("shop"), relay=False)
     second.consumer = kafka_io.make_consumer(group, "second")
     try:
-        assert not second._joining()  # subscribed, but no JoinGroup sent yet
+        assert not second._joining()  # not subscribed yet: no JoinGroup sent
         second.consumer.subscribe(service("shop").topics())
         wait_for(lambda: second.consumer.poll(timeout_ms=20) is not None and second._joining(), 15, "a join sent")
         for _ in range(5):  # the broker keeps it waiting: the first member has not polled since
