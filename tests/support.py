@@ -50,11 +50,14 @@ def _listening_ports() -> range:
     return range(10_000, low) if low > 11_000 else range(low, 65_000)
 
 
+_port_draws = random.Random()  # its own generator: a test that seeds `random` must not repeat the ports
+
+
 def free_port_run(count: int) -> int:
     """A port p such that p .. p+count-1 are all free."""
     ports = _listening_ports()
     for _ in range(500):
-        port = random.randrange(ports.start, ports.stop - count)
+        port = _port_draws.randrange(ports.start, ports.stop - count)
         if all(_free(p) for p in range(port, port + count)):
             return port
     raise RuntimeError(f"no run of {count} free ports found in {ports.start}-{ports.stop - 1}")
