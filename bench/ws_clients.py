@@ -205,17 +205,17 @@ async def play(args, count: int, ready, started_at) -> dict:
     return report(clients, seconds=time.time() - started_at.value)
 
 
-def report(clients: list[Client], seconds: float | None = None) -> dict:
-    """What a player's browsers saw, for the parent to add up."""
+def report(clients: list[Client], seconds: float) -> dict:
+    """What a player's browsers saw over `seconds`, for the parent to add up."""
     fields = ("error", "reconnects", "gaps", "tail", "frames", "batch_frames", "events", "lost", "resyncs", "kinds")
-    part = {
+    return {
         "clients": [{k: getattr(c, k) for k in fields} for c in clients],
         "lat_ms": [x for c in clients for x in c.lat_ms],
         "built_ms": [x for c in clients for x in c.built_ms],
         "first_batch": min((c.first_batch for c in clients if c.first_batch), default=None),
         "last_batch": max((c.last_batch for c in clients if c.last_batch), default=None),
+        "seconds": seconds,
     }
-    return part if seconds is None else part | {"seconds": seconds}
 
 
 def player(args, count: int, ready, started_at, results) -> None:
@@ -225,7 +225,7 @@ def player(args, count: int, ready, started_at, results) -> None:
         clients = [Client(i) for i in range(count)]
         for client in clients:
             client.error = f"player: {type(exc).__name__}: {exc}"
-        results.put(report(clients))
+        results.put(report(clients, seconds=0.0))  # it played for no time
         ready.set()
 
 
@@ -267,7 +267,7 @@ def summarise(args, parts: list[dict]) -> dict:
     clients = [c for part in parts for c in part["clients"]]
     lat = [x for part in parts for x in part["lat_ms"]]
     built = [x for part in parts for x in part["built_ms"]]
-    elapsed = max((part["seconds"] for part in parts if "seconds" in part), default=0.0) or 1e-9
+    elapsed = max(part["seconds"] for part in parts) or 1e-9
     firsts = [p["first_batch"] for p in parts if p["first_batch"]]
     lasts = [p["last_batch"] for p in parts if p["last_batch"]]
     active = (max(lasts) - min(firsts)) if firsts and lasts else 0.0
