@@ -35,16 +35,35 @@ from bench.common import (
 ALIASES = ("default", "shop", "inventory", "shipping", "dashboard")
 # Consumer groups as named without the topic prefix (the event bus prefixes them like the topics).
 GROUPS = {s: f"conveyor.{s}" for s in ("shop", "inventory", "shipping", "dashboard")}
-# How the saga's consumers run: one `run_consumer <service>` process per service (the default), or
-# BENCH_CONSUMERS=combined for one `run_consumer shop inventory shipping dashboard` process (each service
-# still in its own consumer group) where run_consumer can host several.
-COMBINED = os.environ.get("BENCH_CONSUMERS", "per-service") == "combined"
-SAGA_PROCESSES = {*GROUPS, "consumers", "celery", "web", "kafka", "redis", "bench"}  # whose CPU a saga order costs
+# How the saga's consumers run, BENCH_CONSUMERS: "per-service" (the default: one `run_consumer <service>`
+# process each), "combined" (one `run_consumer shop inventory shipping dashboard` process), or processes
+# separated by commas and their services by "+", e.g. "shop+inventory,shipping+dashboard". Each service
+# keeps its own consumer group in every layout.
+LAYOUT = os.environ.get("BENCH_CONSUMERS", "per-service")
 
 
 def consumer_processes() -> dict[str, list[str]]:
     """The saga's consumer processes: name → the services it runs."""
-    return {"consumers": list(GROUPS)} if COMBINED else {s: [s] for s in GROUPS}
+    if LAYOUT == "per-service":
+        return {s: [s] for s in GROUPS}
+    if LAYOUT == "combined":
+        return {"consumers": list(GROUPS)}
+    processes = {name: name.split("+") for name in LAYOUT.split(",")}
+    hosted = sorted(s for services in processes.values() for s in services)
+    if hosted != sorted(GROUPS):
+        raise SystemExit(
+            f"BENCH_CONSUMERS={LAYOUT!r} must name each of {', '.join(GROUPS)} once, e.g. "
+            "'shop+inventory,shipping+dashboard' (or 'per-service', 'combined')"
+        )
+    return processes
+
+
+def consumer_process_of(service: str) -> str:
+    return next(name for name, services in consumer_processes().items() if service in services)
+
+
+# whose CPU a saga order costs (the load generator, "bench", is reported apart)
+SAGA_PROCESSES = {*consumer_processes(), "celery", "web", "kafka", "redis", "bench"}
 
 
 BIG_STOCK = 1_000_000_000

@@ -1,6 +1,6 @@
 """The benchmark's rules, without a broker: when an open-loop probe counts as sustained, how runs are
-summarised, how deliveries are counted from committed offsets, what the capacity search returns and which
-profile samples count as busy."""
+summarised, how deliveries are counted from committed offsets, what the capacity search returns, which
+profile samples count as busy and how a layout of the saga's consumers is read."""
 
 from bench import profile_summary
 from bench.deliveries import delta
@@ -96,3 +96,22 @@ def test_a_thread_sleeping_or_waiting_in_a_c_call_is_not_a_busy_sample(tmp_path)
         f'process 1:"python x";Thread.run (threading.py:982);run ({source}:6) 2\n'  # str.join works, not waits
     )
     assert "12 busy samples of 47" in profile_summary.summarise(raw)
+
+
+def test_a_consumer_layout_hosts_every_service_once(monkeypatch):
+    import pytest
+
+    from bench import harness
+
+    monkeypatch.setattr(harness, "LAYOUT", "shop+inventory,shipping+dashboard")
+    assert harness.consumer_processes() == {
+        "shop+inventory": ["shop", "inventory"],
+        "shipping+dashboard": ["shipping", "dashboard"],
+    }
+    assert harness.consumer_process_of("dashboard") == "shipping+dashboard"
+    monkeypatch.setattr(harness, "LAYOUT", "combined")
+    assert harness.consumer_processes() == {"consumers": ["shop", "inventory", "shipping", "dashboard"]}
+    for wrong in ("shop+inventory,shipping", "shop+inventory,shipping+dashboard+shop", "shop,inventory,shipping,web"):
+        monkeypatch.setattr(harness, "LAYOUT", wrong)
+        with pytest.raises(SystemExit, match="must name each of"):
+            harness.consumer_processes()

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from bench.common import PYTHON, cpu_seconds, say, wait_until
-from bench.harness import result_line
+from bench.harness import consumer_process_of, result_line
 from bench.sections.saga import place, wait_done
 
 
@@ -43,9 +43,6 @@ def run(b) -> None:
     }
 
 
-DASHBOARD = ("dashboard", "consumers")  # the dashboard's consumer: its own process, or the combined one
-
-
 def ws_run(b, clients: int, orders: int, offset: int, rate: float | None = None) -> dict:
     from django.db.models import Max
 
@@ -74,7 +71,8 @@ def ws_run(b, clients: int, orders: int, offset: int, rate: float | None = None)
     say(f"  {clients} staff clients on /ws/dashboard/; placing {orders} orders {pace} ...")
     # Where the cores go while the browsers follow: the web that sends the frames, the clients' own process
     # (on a real deployment each browser has its own machine), the dashboard consumer that builds them.
-    watched = {each: proc.pid for each, proc in b.procs.running.items() if each in ("web", name, *DASHBOARD)}
+    followed = ("web", name, consumer_process_of("dashboard"))
+    watched = {each: proc.pid for each, proc in b.procs.running.items() if each in followed}
     cpu_before = {each: cpu_seconds(pid, descendants=True) for each, pid in watched.items()}
     began = time.monotonic()
     ids = place(b, orders, rate, offset)
