@@ -94,7 +94,7 @@ def print_table(r: dict) -> None:
         ("placed→delivered from schedule @50%", _lat(lat.get("placed_to_delivered"))),
         ("placed→delivered from schedule @80%", _lat(lat.get("placed_to_delivered_80"))),
         ("placed→reserved from schedule @50%", _lat(lat.get("placed_to_reserved"))),
-        ("scale efficiency N=1/2/4", _scale(r.get("scale_efficiency"), r.get("scale_quota"))),
+        ("scale efficiency N=1/2/4", _scale(r)),
         ("commit→frame p99 ms, 100 browsers @80%", r.get("ws_commit_to_frame_p99_ms_100")),
         ("raw pipe (kafka-python) events/s", r.get("raw_pipe_events_per_s")),
         ("raw pipe (confluent-kafka) events/s", r.get("raw_pipe_confluent_events_per_s")),
@@ -171,7 +171,12 @@ def _lat(d):
     return text + ")"
 
 
-def _scale(eff, quota):
+def _scale(r):
+    eff, quota = r.get("scale_efficiency"), r.get("scale_quota")
     if not eff:
         return None
-    return " / ".join(str(eff.get(n)) for n in ("1", "2", "4")) + (f" ({quota})" if quota else "")
+    text = " / ".join(str(eff.get(n)) for n in ("1", "2", "4"))
+    ones = r.get("sections", {}).get("scale", {}).get("capacity_1_runs")
+    if ones:
+        text += f"; capacity(1) the higher of {ones[0]} and {ones[1]} orders/s"
+    return text + (f" ({quota})" if quota else "")

@@ -1,7 +1,8 @@
 """Section 8: scale-out. N = 1, 2 and 4 copies of the consumers against PostgreSQL and a three-node Kafka
 cluster, every copy held to the same CPU quota, the offered rate scaled with N. `scale_efficiency[N]` =
 capacity(N) ÷ (N × capacity(1)), each capacity found as in section 3b (same three rules): N = 1 searched up
-from a low rate, N = 2 and 4 from N × capacity(1) down by steps of 0.8 while no probe passes.
+from a low rate, N = 2 and 4 from N × capacity(1) down by steps of 0.8 while no probe passes, then N = 1
+again from its first capacity up: capacity(1) is the higher of its two searches.
 
 A copy is what `make run` runs for the consumers: ONE `run_consumer shop inventory shipping dashboard`
 process (each service in its own consumer group, so N copies are N members of every group) and its Celery
@@ -219,17 +220,26 @@ def run(b) -> None:
         connections.close_all()
         pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
         capacity: dict[int, float] = {}
+
+        def measure(n: int, start_rate: float, down: float, label: str | None = None) -> dict:
+            return _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, django_databases, label)
+
+        # Four probes each (three with --quick): N = 1 from a low rate up; N = 2 and 4 from N × capacity(1)
+        # down to 0.8, 0.64 and 0.51 of it while none passes.
+        probes = size["scale_probes"] + 1
         for n in COPIES:
-            # Four probes each (three with --quick): N = 1 from a low rate up; N = 2 and 4 from N × capacity(1)
-            # down to 0.8, 0.64 and 0.51 of it while none passes.
-            probes = size["scale_probes"] + 1
             if n == 1 or 1 not in capacity:
-                start_rate, down = _first_rate(), 0.5
+                out["runs"][str(n)] = measure(n, _first_rate(), 0.5)
             else:
-                start_rate, down = n * (capacity[1] or 1.0), DOWN
-            run_n = _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, django_databases)
-            out["runs"][str(n)] = run_n
-            capacity[n] = run_n["capacity_orders_per_s"]
+                out["runs"][str(n)] = measure(n, n * (capacity[1] or 1.0), DOWN)
+            capacity[n] = out["runs"][str(n)]["capacity_orders_per_s"]
+        if 1 in capacity and len(capacity) > 1:
+            # N = 1 once more, after the others, searched up from its first capacity: a probe fails on noise
+            # far more often than it passes on it, so one search reads capacity(1) low, and a low capacity(1)
+            # makes every efficiency look better. The higher of the two is the reference.
+            out["runs"]["1again"] = measure(1, capacity[1] or _first_rate(), 0.5, label="1again")
+            out["capacity_1_runs"] = [capacity[1], out["runs"]["1again"]["capacity_orders_per_s"]]
+            capacity[1] = max(out["capacity_1_runs"])
         one = capacity.get(1) or 0
         b.result["scale_capacity_orders_per_s"] = {str(n): c for n, c in capacity.items()}
         b.result["scale_efficiency"] = {str(n): (rnd(c / (n * one), 2) if one else None) for n, c in capacity.items()}
@@ -265,7 +275,7 @@ def _seed() -> None:
     )
 
 
-def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, django_databases) -> dict:
+def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, django_databases, label=None) -> dict:
     from django.db import connections
     from django.test import override_settings
     from django.utils import timezone
@@ -276,9 +286,10 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
     from eventbus import schemas
 
     size = b.size
-    tag = f"scale{n}-"
-    prefix = f"{b.prefix}scale{n}."
-    urls = pg.create_databases(f"scale{n}", template="tmpl")
+    label = label or str(n)  # names this run's databases, topics and processes
+    tag = f"scale{label}-"
+    prefix = f"{b.prefix}scale{label}."
+    urls = pg.create_databases(f"scale{label}", template="tmpl")
     env = {
         **env_for(urls),
         "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
@@ -297,7 +308,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
     for k in range(n):
         consumer, worker = f"{tag}consumers-{k}", f"{tag}celery-{k}"
         b.procs.consumer("consumers", consumer, env, argv=[PYTHON, "manage.py", "run_consumer", *GROUPS])
-        b.procs.start(worker, [*CELERY_WORKER, "-n", f"scale{n}-{k}@%h"], env)
+        b.procs.start(worker, [*CELERY_WORKER, "-n", f"scale{label}-{k}@%h"], env)
         copies[f"{tag}copy-{k}"] = [consumer, worker]
     names = [name for processes in copies.values() for name in processes]
     groups = [prefix + g for g in GROUPS.values()]
@@ -320,7 +331,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
 
     idle = _idle(read_cpu, copies, size["idle_s"])
     say(
-        f"  N={n}: idle, no orders, over {size['idle_s']}s: "
+        f"  N={label}: idle, no orders, over {size['idle_s']}s: "
         + ", ".join(f"{c} {v['cores']} cores ({v['share_of_quota']:.0%} of quota)" for c, v in idle["copies"].items())
         + f"; brokers {idle['kafka_cores']}, PostgreSQL {idle['postgres_cores']} cores"
     )
@@ -341,8 +352,8 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
                 warm=size["scale_warm"],
                 seconds=size["scale_window"],
                 probes=probes,
-                offset=5_000_000 + n * 1_000_000,
-                tag=f"N={n}",
+                offset=5_000_000 + n * 1_000_000 + (0 if label == str(n) else 500_000),
+                tag=f"N={label}",
                 down=down,
                 groups=groups,
                 bootstrap=cluster.bootstrap_servers,
@@ -379,7 +390,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
         "loadavg": b.loadavg(),
     }
     say(
-        f"  N={n}: capacity {capacity:.1f}/s, {result['cpu_ms_per_order']} CPU-ms/order "
+        f"  N={label}: capacity {capacity:.1f}/s, {result['cpu_ms_per_order']} CPU-ms/order "
         f"({result['copies_cpu_ms_per_order']} in the copies), relay commit→ack p99 "
         f"{result['relay_commit_to_ack_ms']['p99']} ms, PG lock waits in "
         f"{result['postgres_lock_waits']['share_with_lock_wait']:.0%} of samples, throttled "
