@@ -138,6 +138,7 @@ def main() -> None:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     seen_total = handled = relayed = 0
     first = last = None
+    batches = 0
     committed_at = 0.0
     while seen_total < args.events:
         polled = consumer.poll(timeout_ms=200, max_records=500)
@@ -146,6 +147,7 @@ def main() -> None:
         if first is None:
             first = time.perf_counter()
         records = [r for batch in polled.values() for r in batch]
+        batches += 1
         seen_total += len(records)
         handled += apply(records, args.target)
         relayed += relay(producer)
@@ -160,6 +162,7 @@ def main() -> None:
     cpu = usage.ru_utime + usage.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     result = {
         "events": seen_total,
+        "batches": batches,
         "handled": handled,
         "relayed": relayed,
         "seconds": round(elapsed, 3),

@@ -3,8 +3,9 @@
 Two runs, each on a database and topics of its own:
 - drain: a backlog of enveloped OrderPlaced events (+10 % redeliveries) as fast as it goes (events/s, the
   historical figure);
-- paced: the same events offered at a fixed rate (by default the saga's delivery rate at half its capacity,
-  so batches are as large as the saga's), which gives `bare_cpu_ms_per_delivery`.
+- paced: the same events offered at a fixed rate, by default the saga's delivery rate at half its capacity,
+  which gives `bare_cpu_ms_per_delivery`. That is the four groups' deliveries read by one loop, so its
+  batches are larger than each saga consumer's; `records_per_batch` says how large.
 
 CPU per delivery counts the loop's process and Kafka's JVM(s) over the run, as the saga's figure does.
 The feed's own produce requests are the load generator's: their JVM cost is measured on its own (the same
@@ -39,7 +40,8 @@ def run(b) -> None:
     b.result["sections"]["bare_loop_paced"] = paced
     b.result["bare_cpu_ms_per_delivery"] = paced["cpu_ms_per_delivery"]
     say(
-        f"  paced at {rate:.0f} deliveries/s: loop {paced['cpu_ms_per_event']} + Kafka "
+        f"  paced at {rate:.0f} deliveries/s, {paced['records_per_batch']} records per batch: loop "
+        f"{paced['cpu_ms_per_event']} + Kafka "
         f"{paced['kafka_cpu_ms_per_delivery']} = {paced['cpu_ms_per_delivery']} CPU-ms per delivery "
         f"(the feed's Kafka share taken out: {paced.get('feed_kafka_cpu_ms_per_event_before_after')} before/after; "
         f"with it {paced.get('cpu_ms_per_delivery_with_feed')})"
@@ -83,6 +85,7 @@ def one_run(b, name: str, count: int, rate: float | None) -> dict:
         result["feed_kafka_cpu_ms_per_event_before_after"] = [round(x * 1000, 3) for x in result_feed]
         result["achieved_rate"] = round(len(messages) / feed_seconds, 1)
     result["rate"] = round(rate, 1) if rate else None
+    result["records_per_batch"] = round(deliveries / max(result["batches"], 1), 1)
     result["wall_seconds"] = round(wall, 2)
     result["kafka_cpu_ms_per_delivery"] = round(kafka * 1000 / deliveries, 3)
     result["cpu_ms_per_delivery"] = round((result["cpu_seconds"] + kafka) * 1000 / deliveries, 3)
