@@ -19,8 +19,8 @@ def schedule_steps(steps: list[tuple[str, str]]) -> None:
 
     With SHIPPING_STEP_SECONDS = 0 nothing is waited for, so the steps run here and now (the caller has
     committed: this runs after commit), each lot in a transaction of its own through the service the task
-    runs; a lot that fails goes to Celery as a task with its retries, and the sweep catches what Celery
-    could not take."""
+    runs, which takes every step left at once; a lot that fails goes to Celery as a task with its retries,
+    and the sweep catches what Celery could not take."""
     if not settings.SHIPPING_STEP_SECONDS:
         steps = _advance_inline(steps)
     for start in range(0, len(steps), STEPS_PER_TASK):
@@ -29,14 +29,15 @@ def schedule_steps(steps: list[tuple[str, str]]) -> None:
 
 
 def _advance_inline(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Take the steps now, STEPS_PER_TASK to a transaction; return those of the lots that failed."""
+    """Take the steps now and the ones after them, STEPS_PER_TASK shipments to a transaction; return the
+    steps of the lots that failed."""
     from .services import advance_shipments
 
     failed = []
     for start in range(0, len(steps), STEPS_PER_TASK):
         chunk = [(str(order_id), status) for order_id, status in steps[start : start + STEPS_PER_TASK]]
         try:
-            advance_shipments(chunk)
+            advance_shipments(chunk, to_the_end=True)
         except Exception:
             log.warning("%d courier steps failed inline; they go to Celery instead", len(chunk), exc_info=True)
             failed += chunk

@@ -1,8 +1,8 @@
 """The courier's steps: the shipments made ready by one consumer batch travel together, one Celery task per
 step for the lot; a shipment that is no longer where a step expects it is left alone; a batch that fails
 goes on one shipment at a time, so a shipment that keeps failing holds up no other. With a step delay of 0
-the steps run at once after the commit, without Celery; a lot that fails there goes to Celery, and to the
-sweep when Celery cannot take it either."""
+the steps run at once after the commit, without Celery, every step of a lot in one transaction; a lot that
+fails there goes to Celery, and to the sweep when Celery cannot take it either."""
 
 import logging
 import uuid
@@ -94,10 +94,10 @@ def test_a_failing_batch_goes_on_one_shipment_at_a_time(tasks_run, monkeypatch):
     poison = facts[1].order_id
     real = services.advance_shipments
 
-    def advance_unless_poisoned(steps):
+    def advance_unless_poisoned(steps, **options):
         if any(order_id == poison for order_id, _ in steps):
             raise RuntimeError("this shipment cannot move")
-        return real(steps)
+        return real(steps, **options)
 
     monkeypatch.setattr(services, "advance_shipments", advance_unless_poisoned)
     services.note_saga_facts(facts)
@@ -108,25 +108,36 @@ def test_a_failing_batch_goes_on_one_shipment_at_a_time(tasks_run, monkeypatch):
     assert "shipping.advance_many" in tasks_run[2:]  # the healthy ones travel on as batches again
 
 
-def test_with_no_delay_the_steps_run_at_once_without_celery(no_delay_tasks_run):
+def test_with_no_delay_the_steps_run_at_once_without_celery(no_delay_tasks_run, monkeypatch):
+    real, lots = services.advance_shipments, []
+
+    def advance(steps, **options):
+        lots.append(sorted(order_id for order_id, _ in steps))
+        return real(steps, **options)
+
+    monkeypatch.setattr(services, "advance_shipments", advance)
     facts = ready_facts(3)
-    services.note_saga_facts(facts)  # commits, then the steps follow in transactions of their own
+    services.note_saga_facts(facts)  # commits, then the steps follow in a transaction of their own
     order_ids = [f.order_id for f in facts]
     assert statuses(order_ids) == [S.DELIVERED] * 3
     assert no_delay_tasks_run == []
+    assert lots == [sorted(order_ids)]  # one transaction took every step of the lot
     for order_id in order_ids:
         assert published(order_id) == ["packed", "dispatched", "delivered"]
+        rows = OutboxMessage.objects.using("shipping").filter(key=order_id).order_by("position")
+        ids = [row.headers["ce_id"] for row in rows]
+        assert [row.headers.get("ce_causationid") for row in rows][1:] == ids[:-1]  # each caused by the last
 
 
 def test_with_no_delay_a_step_that_fails_goes_to_celery(no_delay_tasks_run, monkeypatch):
     facts = ready_facts(2)
     real, failures = services.advance_shipments, []
 
-    def fail_once(steps):
+    def fail_once(steps, **options):
         if not failures:
             failures.append(steps)
             raise RuntimeError("the database went away for a moment")
-        return real(steps)
+        return real(steps, **options)
 
     monkeypatch.setattr(services, "advance_shipments", fail_once)
     services.note_saga_facts(facts)
@@ -145,7 +156,7 @@ def test_with_no_delay_a_step_that_neither_inline_nor_celery_takes_is_left_to_th
 
     facts = ready_facts(2)
 
-    def broken(steps):
+    def broken(steps, **options):
         raise RuntimeError("the database went away")
 
     def redis_away(*args, **kwargs):
