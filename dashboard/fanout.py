@@ -6,8 +6,9 @@ reads a process's messages one Redis round trip each, so with one member per bro
 browsers was 100 round trips in the web process, each waiting for Redis to be scheduled on a busy machine.
 
 If reading the layer fails (Redis away), the task retries every second and, once it can join the group
-again, tells every socket to resync: frames may have been lost meanwhile. The process leaves the group when its last
-socket closes.
+again, tells every socket to resync: frames may have been lost meanwhile. The dashboard consumer sends a
+"resync" frame of its own once it could push again after dropping frames of events (live_feed.py), which
+reaches the sockets the same way. The process leaves the group when its last socket closes.
 """
 
 from __future__ import annotations
@@ -81,7 +82,10 @@ class Fanout:
                 lost = True
                 await asyncio.sleep(1)
                 continue
-            if "text" in message:
+            if message.get("kind") == "resync":  # the dashboard consumer dropped frames of events
+                for socket in list(self.sockets):
+                    socket.resync("frames-lost")
+            elif "text" in message:
                 frame = frames.shared(message)
                 for socket in list(self.sockets):
                     socket.deliver(frame)

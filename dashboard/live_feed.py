@@ -5,8 +5,8 @@ that and `Service.on_idle` call `feed.tick()`, which at most every FLUSH_SECONDS
 frame — its events, the latest card of each order touched (coalesced), counters and stage counts — and
 the seqs it covers. Frames go to the channel-layer group "dashboard" as text (frames.py) from a thread of
 their own through a bounded queue, so neither Redis nor a browser can ever slow the consumer: when the
-queue is full or Redis is away, frames are dropped and the browsers notice the gap in seqs and catch up
-from the read model.
+queue is full or Redis is away, frames are dropped, and once the layer can be tried again a "resync" frame
+asks every browser to catch up from the read model (the gap in seqs would show only with the next events).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ LAG_SECONDS = 2.0
 # slowest browser's frame over 1 s late; at 100, 0.56 s.
 MAX_EVENTS_PER_FRAME = 100
 LAG_HISTORY = 90
+EVENT_FRAMES = ("batch", "resync")  # frames whose loss leaves a browser behind the read model
 
 
 class FrameSender:
@@ -46,6 +47,7 @@ class FrameSender:
     def __init__(self):
         self.pusher = BackgroundPusher("dashboard-frames", max_pending=self.MAX_QUEUED)
         self.sent = 0
+        self.events_lost = False  # a frame of events was dropped and the browsers have not been told yet
         self._down_until = 0.0
 
     @property
@@ -55,7 +57,7 @@ class FrameSender:
     def send(self, frame: dict) -> bool:
         """Queue a frame; False when it was dropped (queue full, or Redis recently unreachable)."""
         if time.monotonic() < self._down_until:
-            self.pusher.dropped += 1
+            self._dropped(frame)
             return False
 
         async def deliver() -> None:
@@ -64,12 +66,27 @@ class FrameSender:
                 await asyncio.wait_for(get_channel_layer().group_send(frames.GROUP, message), timeout=5)
                 self.sent += 1
             except Exception as exc:
-                self.pusher.dropped += 1
+                self._dropped(frame)
                 if time.monotonic() >= self._down_until:
                     log.warning("dashboard: cannot push frames to the channel layer (%s); retrying in 2 s", exc)
                 self._down_until = time.monotonic() + 2
 
-        return self.pusher.submit(deliver)
+        if self.pusher.submit(deliver):
+            return True
+        self.events_lost = self.events_lost or frame.get("kind") in EVENT_FRAMES  # the pusher counted the drop
+        return False
+
+    def tell_of_losses(self) -> None:
+        """Once Redis may be back after frames of events were dropped, ask every browser to catch up from the
+        read model. A browser also sees the gap in seqs, but only when the next events come, which on a
+        quiet shop may be never."""
+        if self.events_lost and time.monotonic() >= self._down_until:
+            self.events_lost = False
+            self.send({"kind": "resync", "reason": "frames-lost"})
+
+    def _dropped(self, frame: dict) -> None:
+        self.pusher.dropped += 1
+        self.events_lost = self.events_lost or frame.get("kind") in EVENT_FRAMES
 
 
 class LagSampler:
@@ -198,6 +215,7 @@ class LiveFeed:
 
     def tick(self) -> None:
         now = time.monotonic()
+        self.sender.tell_of_losses()
         try:
             if self.pending and now - self.last_flush >= FLUSH_SECONDS:
                 self.flush()

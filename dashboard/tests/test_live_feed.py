@@ -1,5 +1,6 @@
 """The live feed: frames cover seqs and coalesce per order; lag estimates; throughput points."""
 
+import asyncio
 import time
 from types import SimpleNamespace
 
@@ -89,6 +90,36 @@ def test_seconds_behind_is_lag_over_the_recent_commit_rate():
     stalled = sampler.estimate([lag("g", 120, 260)], now=1020.0)
     assert third[0]["seconds_behind"] > 0
     assert stalled[0]["seconds_behind"] > third[0]["seconds_behind"]
+
+
+def test_after_dropping_events_the_sender_asks_the_browsers_to_resync_once_it_can_push_again(monkeypatch):
+    sender = live_feed.FrameSender()
+    submitted = []
+    monkeypatch.setattr(sender.pusher, "submit", lambda send: submitted.append(send) or True)
+    sender._down_until = time.monotonic() + 60  # a push failed: Redis is away
+    assert sender.send({"kind": "metrics", "points": []}) is False
+    sender._down_until = 0.0
+    sender.tell_of_losses()
+    assert submitted == []  # a lost metrics frame leaves no browser behind
+    sender._down_until = time.monotonic() + 60
+    assert sender.send({"kind": "batch", "from_seq": 7, "to_seq": 7}) is False
+    sender.tell_of_losses()
+    assert submitted == []  # not while Redis may still be away
+    sender._down_until = 0.0
+    sender.tell_of_losses()
+    sender.tell_of_losses()
+    assert len(submitted) == 1  # one resync for the loss, however many ticks follow
+    assert sender.events_lost is False
+
+    pushed = []
+
+    class Layer:
+        async def group_send(self, group, message):
+            pushed.append((group, message["kind"]))
+
+    monkeypatch.setattr(live_feed, "get_channel_layer", Layer)
+    asyncio.run(submitted[0]())
+    assert pushed == [("dashboard", "resync")]
 
 
 def test_a_sender_never_blocks_and_drops_when_full(monkeypatch):

@@ -345,3 +345,22 @@ def test_a_browser_that_acknowledges_frames_is_paced_and_one_that_does_not_is_no
             await comm.disconnect()
 
     run(scenario)
+
+
+def test_a_resync_the_dashboard_consumer_sends_after_dropping_frames_reaches_every_browser(staff_headers):
+    """The consumer dropped frames of events while Redis was away, and no later frame may come to show the
+    gap in seqs: its "resync" frame makes every browser of the process catch up from the read model."""
+    layer = get_channel_layer()
+
+    async def scenario():
+        comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(2)]
+        for comm in comms:
+            assert (await comm.connect())[0]
+            await comm.send_json_to({"type": "catchup", "since": None})
+            await receive(comm, "snapshot")
+        await layer.group_send(frames.GROUP, frames.message_for({"kind": "resync", "reason": "frames-lost"}))
+        for comm in comms:
+            assert (await receive(comm, "resync"))["reason"] == "frames-lost"
+            await comm.disconnect()
+
+    run(scenario)
