@@ -73,7 +73,7 @@ class FrameSender:
 
         if self.pusher.submit(deliver):
             return True
-        self.events_lost = self.events_lost or frame.get("kind") in EVENT_FRAMES  # the pusher counted the drop
+        self._dropped(frame, counted=True)
         return False
 
     def tell_of_losses(self) -> None:
@@ -84,8 +84,9 @@ class FrameSender:
             self.events_lost = False
             self.send({"kind": "resync", "reason": "frames-lost"})
 
-    def _dropped(self, frame: dict) -> None:
-        self.pusher.dropped += 1
+    def _dropped(self, frame: dict, *, counted: bool = False) -> None:
+        if not counted:  # the pusher counts the frames it refuses itself
+            self.pusher.dropped += 1
         self.events_lost = self.events_lost or frame.get("kind") in EVENT_FRAMES
 
 
