@@ -65,6 +65,16 @@ async def receive(comm, kind: str, timeout: float = 10) -> dict:
             return frame
 
 
+async def synced_browsers(headers, count: int) -> list[WebsocketCommunicator]:
+    """`count` staff browsers on /ws/dashboard/, each holding its snapshot."""
+    comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=headers) for _ in range(count)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+        await comm.send_json_to({"type": "catchup", "since": None})
+        await receive(comm, "snapshot")
+    return comms
+
+
 async def until(condition, timeout: float = 10, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -265,11 +275,7 @@ def test_a_frame_crosses_the_channel_layer_once_per_process_for_all_its_browsers
         return message
 
     async def scenario():
-        comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(3)]
-        for comm in comms:
-            assert (await comm.connect())[0]
-            await comm.send_json_to({"type": "catchup", "since": None})
-            await receive(comm, "snapshot")
+        comms = await synced_browsers(staff_headers, 3)
         frame = big_batch(await sync_to_async(read_model.max_seq)() + 1)
         await layer.group_send(frames.GROUP, frames.message_for(frame))
         for comm in comms:
@@ -353,11 +359,7 @@ def test_a_resync_the_dashboard_consumer_sends_after_dropping_frames_reaches_eve
     layer = get_channel_layer()
 
     async def scenario():
-        comms = [WebsocketCommunicator(application, "/ws/dashboard/", headers=staff_headers) for _ in range(2)]
-        for comm in comms:
-            assert (await comm.connect())[0]
-            await comm.send_json_to({"type": "catchup", "since": None})
-            await receive(comm, "snapshot")
+        comms = await synced_browsers(staff_headers, 2)
         await layer.group_send(frames.GROUP, frames.message_for({"kind": "resync", "reason": "frames-lost"}))
         for comm in comms:
             assert (await receive(comm, "resync"))["reason"] == "frames-lost"
