@@ -54,8 +54,29 @@ def test_the_search_goes_up_while_probes_pass_then_bisects(monkeypatch):
 
     monkeypatch.setattr(capacity, "open_loop", probe)
     found, tried = capacity.search(None, 50.0, warm=1, seconds=1, probes=5, offset=0, tag="t")
-    assert [p["rate"] for p in tried] == [50.0, 75.0, 112.5, 168.75, 140.625]
+    assert [p["rate"] for p in tried] == [50.0, 75.0, 112.5, 168.75, 168.75, 140.625, 140.625]  # a fail, twice
     assert found == 112.5
+
+
+def test_a_rate_whose_probe_fails_once_and_passes_once_is_sustained(monkeypatch):
+    unlucky = {75.0}  # the first probe at 75/s meets a noisy moment
+
+    def probe(b, rate, **_):
+        failed = ["a noisy moment"] if rate in unlucky else [] if rate <= 100.0 else ["too fast"]
+        unlucky.discard(rate)
+        return {"rate": rate, "sustained": not failed, "achieved_rate": rate, "failed": failed}
+
+    monkeypatch.setattr(capacity, "open_loop", probe)
+    found, tried = capacity.search(None, 50.0, warm=1, seconds=1, probes=3, offset=0, tag="t")
+    assert [(p["rate"], p["sustained"]) for p in tried] == [
+        (50.0, True),
+        (75.0, False),
+        (75.0, True),
+        (112.5, False),
+        (112.5, False),
+    ]
+    assert found == 75.0
+    assert capacity._bound(tried, found) == "first failure: too fast"  # not the failure below the capacity
 
 
 def test_the_scale_out_search_steps_down_by_the_given_factor_until_a_probe_passes(monkeypatch):
@@ -66,7 +87,7 @@ def test_the_scale_out_search_steps_down_by_the_given_factor_until_a_probe_passe
 
     monkeypatch.setattr(capacity, "open_loop", probe)
     found, tried = capacity.search(None, 100.0, warm=1, seconds=1, probes=4, offset=0, tag="t", down=0.8)
-    assert [round(p["rate"], 2) for p in tried] == [100.0, 80.0, 64.0, 72.0]
+    assert [round(p["rate"], 2) for p in tried] == [100.0, 100.0, 80.0, 80.0, 64.0, 72.0, 72.0]
     assert found == 64.0
 
 

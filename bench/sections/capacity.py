@@ -161,17 +161,24 @@ def _ended(b, ids) -> bool:
 def search(
     b, start_rate: float, *, warm: float, seconds: float, probes: int, offset: int, tag: str, down: float = 0.5, **how
 ):
-    """The highest sustained rate found by `probes` open-loop runs: up by half while they pass, down to
-    `down` × the rate while none has passed, then bisect."""
+    """The highest sustained rate found by `probes` rates tried in open-loop runs: up by half while they
+    pass, down to `down` × the rate while none has passed, then bisect. A rate fails only when a second
+    probe at it fails too (not counted among `probes`): noise fails a probe far more often than it passes
+    one, and one unlucky probe would put every rate above it out of reach."""
     lo = hi = None
     rate = max(2.0, start_rate)
     tried = []
-    for k in range(probes):
+
+    def sustained(rate: float) -> bool:
+        k = len(tried)
         run = open_loop(
             b, rate, warm=warm, seconds=seconds, offset=offset + k * 100_000, tag=f"{tag} probe {k + 1}", **how
         )
         tried.append(run)
-        if run["sustained"]:
+        return run["sustained"]
+
+    for _ in range(probes):
+        if sustained(rate) or sustained(rate):
             lo = rate
             rate = rate * 1.5 if hi is None else (lo + hi) / 2
         else:
@@ -203,9 +210,9 @@ def run(b) -> None:
         "window_s": size["cap_window"],
         "quick": bool(b.args.quick),
         "probes": probes,
-        "bound_by": _bound(probes),
+        "bound_by": _bound(probes, capacity),
     }
-    say(f"  capacity {capacity:.1f} orders/s ({_bound(probes)})")
+    say(f"  capacity {capacity:.1f} orders/s ({_bound(probes, capacity)})")
     base = capacity or max((p["achieved_rate"] for p in probes), default=peak / 2) / 2
     if not capacity:
         say(f"  no probe was sustained; latency runs use {base:.1f}/s as the capacity")
@@ -262,9 +269,9 @@ def _summary(runs: list[dict], field: str) -> dict:
     }
 
 
-def _bound(probes: list[dict]) -> str:
+def _bound(probes: list[dict], capacity: float) -> str:
     """What stopped the first failing probe above the capacity: the generator, the p99 or the drain."""
-    failing = [p for p in probes if not p["sustained"]]
+    failing = [p for p in probes if not p["sustained"] and p["rate"] > capacity]
     if not failing:
         return "every probe sustained: the capacity is at least the highest probe"
     return "first failure: " + "; ".join(min(failing, key=lambda p: p["rate"])["failed"])
