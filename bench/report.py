@@ -12,7 +12,8 @@ def goals(r: dict) -> dict:
     # and polls only to catch a missed wake-up (every 0.5 s since change 28), so the bound keeps the
     # 50 ms interval the relay polled at when the goal was set.
     poll_ms = min(float(os.environ.get("OUTBOX_POLL_SECONDS", "0.5")), 0.05) * 1000
-    consumers = [v for k, v in r.get("rss_mb", {}).items() if k in consumer_processes()]
+    processes = consumer_processes()
+    consumers = [v for k, v in r.get("rss_mb", {}).items() if k in processes]
     rows = []
 
     def goal(name, measured, target, ok, unit=""):

@@ -224,8 +224,8 @@ def run(b) -> None:
         def measure(n: int, start_rate: float, down: float, label: str | None = None) -> dict:
             return _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, django_databases, label)
 
-        # Four probes each (three with --quick): N = 1 from a low rate up; N = 2 and 4 from N × capacity(1)
-        # down to 0.8, 0.64 and 0.51 of it while none passes.
+        # Four rates each (three with --quick; a failed rate is probed twice): N = 1 from a low rate up;
+        # N = 2 and 4 from N × capacity(1) down to 0.8, 0.64 and 0.51 of it while none passes.
         probes = size["scale_probes"] + 1
         for n in COPIES:
             if n == 1 or 1 not in capacity:
