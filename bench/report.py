@@ -17,13 +17,15 @@ def goals(r: dict) -> dict:
     rows = []
 
     def goal(name, measured, target, ok, unit=""):
+        # A goal whose figure this run did not measure (a section left out by --only, or one that failed and
+        # says so under the table) has no verdict: neither met nor missed.
         rows.append(
             {
                 "goal": name,
                 "measured": measured,
                 "target": target,
                 "unit": unit,
-                "pass": bool(ok) if ok is not None else None,
+                "pass": bool(ok) if ok is not None and measured is not None else None,
             }
         )
 
@@ -150,8 +152,8 @@ def print_table(r: dict) -> None:
     print(f"{'goal':<{gw}}  {'measured':>10}  {'target':>12}  result")
     print("-" * (gw + 36))
     for g in r["goals"]:
-        verdict = "" if g["pass"] is None else "PASS" if g["pass"] else "FAIL"
-        measured = "—" if g["measured"] is None else g["measured"]
+        verdict = "PASS" if g["pass"] else "FAIL" if g["pass"] is False else ""
+        measured = "not run" if g["measured"] is None else g["measured"]
         target = g["target"] + (" " + g["unit"] if g["unit"] else "")
         print(f"{g['goal']:<{gw}}  {measured!s:>10}  {target:>12}  {verdict}")
     for error in r.get("errors", []):

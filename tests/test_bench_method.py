@@ -1,9 +1,10 @@
 """The benchmark's rules, without a broker: when an open-loop probe counts as sustained, how runs are
 summarised, how deliveries are counted from committed offsets, what the capacity search returns, which
-profile samples count as busy and how a layout of the saga's consumers is read."""
+profile samples count as busy, how a layout of the saga's consumers is read and which goals a run judged."""
 
 from bench import profile_summary
 from bench.deliveries import delta
+from bench.report import goals
 from bench.sections import capacity
 
 
@@ -136,3 +137,14 @@ def test_a_consumer_layout_hosts_every_service_once(monkeypatch):
         monkeypatch.setattr(harness, "LAYOUT", wrong)
         with pytest.raises(SystemExit, match="must name each of"):
             harness.consumer_processes()
+
+
+def test_a_goal_this_run_did_not_measure_is_neither_met_nor_missed():
+    verdicts = {
+        g["goal"]: g["pass"] for g in goals({"capacity_orders_per_s": 393.3, "duplicates_double_reservations": 0})
+    }
+    assert verdicts["capacity (open loop, sustained)"] is False
+    assert verdicts["10% redeliveries → double reservations"] is True
+    assert verdicts["saga ÷ bare CPU-ms per delivery"] is None
+    assert verdicts["dashboard frames lost (20 + 100 clients)"] is None
+    assert verdicts["max consumer RSS"] is None
