@@ -1,7 +1,9 @@
-"""`manage.py run_consumer <service>` with one bench-only knob: `--no-inbox` runs the very same consumer
-with the inbox switched off (no lookup, no insert), to price the inbox (section 6). Never used by the app.
+"""`manage.py run_consumer <service>` with bench-only knobs, never used by the app: `--no-inbox` runs the very
+same consumer with the inbox switched off (no lookup, no insert), to price the inbox (section 6);
+`--partition-fetch-bytes` sets its consumer's `max_partition_fetch_bytes` (bench/backlog_rss.py).
 
     python bench/inventory_hop.py inventory --no-inbox
+    python bench/inventory_hop.py dashboard --partition-fetch-bytes 1048576
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -18,6 +21,7 @@ import django
 
 django.setup()
 
+from eventbus import kafka_io  # noqa: E402
 from eventbus.runner import ConsumerRunner  # noqa: E402
 from eventbus.service import service  # noqa: E402
 
@@ -26,10 +30,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("service")
     parser.add_argument("--no-inbox", action="store_true")
+    parser.add_argument("--partition-fetch-bytes", type=int)
     args = parser.parse_args()
     svc = service(args.service)
     if args.no_inbox:
         svc.inbox = None  # as a service without an inbox (the dashboard's) runs: no lookup, no insert
+    if args.partition_fetch_bytes:
+        kafka_io.make_consumer = partial(kafka_io.make_consumer, max_partition_fetch_bytes=args.partition_fetch_bytes)
     runner = ConsumerRunner(svc)
     runner.install_signal_handlers()
     runner.run()
