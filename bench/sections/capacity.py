@@ -270,8 +270,10 @@ def _summary(runs: list[dict], field: str) -> dict:
 
 
 def _bound(probes: list[dict], capacity: float) -> str:
-    """What stopped the first failing probe above the capacity: the generator, the p99 or the drain."""
-    failing = [p for p in probes if not p["sustained"] and p["rate"] > capacity]
+    """What stopped the first failing probe above the capacity: the generator, the p99 or the drain. (A
+    probe's rate is rounded as `open_loop` reports it, so the capacity is too: an unlucky first probe at
+    the capacity's own rate is not above it.)"""
+    failing = [p for p in probes if not p["sustained"] and p["rate"] > rnd(capacity, 1)]
     if not failing:
         return "every probe sustained: the capacity is at least the highest probe"
     return "first failure: " + "; ".join(min(failing, key=lambda p: p["rate"])["failed"])
