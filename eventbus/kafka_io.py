@@ -50,8 +50,9 @@ def make_consumer(group: str, purpose: str, **overrides) -> KafkaConsumer:
         auto_offset_reset="earliest",
         max_poll_records=500,
         # What kafka-python buffers from a fetch, per partition (the broker still returns a larger first
-        # batch whole). At the default 1 MB, the dashboard draining a backlog on its 48 partitions peaked at
-        # 195-232 MB of RSS; at 256 KB, 145-152 MB, as fast and for the same CPU (bench/backlog_rss.py).
+        # batch whole). At the default 1 MB, the dashboard draining a backlog of 40 000-80 000 events on its
+        # 48 partitions peaked at 191-232 MB of RSS; at 256 KB, 141-152 MB, as fast and for the same CPU
+        # (bench/backlog_rss.py).
         max_partition_fetch_bytes=256 * 1024,
         # The broker answers a fetch as soon as a record arrives: this only bounds an idle fetch. At 100 ms
         # each idle consumer made 10 fetches a second, and the broker served them all.
