@@ -2,7 +2,7 @@
 summarised, how deliveries are counted from committed offsets, what the capacity search returns, which
 profile samples count as busy, how a layout of the saga's consumers is read and which goals a run judged."""
 
-from bench import profile_summary
+from bench import kafka_handlers, profile_summary
 from bench.deliveries import delta
 from bench.report import goals
 from bench.sections import capacity
@@ -156,3 +156,15 @@ def test_a_goal_this_run_did_not_measure_is_neither_met_nor_missed():
     assert verdicts["saga ÷ bare CPU-ms per delivery"] is None
     assert verdicts["dashboard frames lost (20 + 100 clients)"] is None
     assert verdicts["max consumer RSS"] is None
+
+
+def test_a_brokers_request_handlers_are_found_in_its_thread_dump():
+    dump = (
+        '"data-plane-kafka-request-handler-0" #32 daemon prio=5 os_prio=0 cpu=27.58ms elapsed=78.59s '
+        "tid=0x00007f5d28eac620 nid=0x5a46 waiting on condition  [0x00007f5d110fe000]\n"
+        '"data-plane-kafka-network-thread-1-PLAINTEXT-PLAINTEXT-0" #44 prio=5 os_prio=0 cpu=974.67ms '
+        "elapsed=78.11s tid=0x00007f5d290c1610 nid=0x5a72 runnable  [0x00007f5c90afe000]\n"
+        '"data-plane-kafka-request-handler-1" #70 daemon prio=5 os_prio=0 cpu=895.07ms elapsed=78.33s '
+        "tid=0x00007f5d290b4ed0 nid=0x5a6a waiting on condition  [0x00007f5c912fe000]\n"
+    )
+    assert kafka_handlers.handler_ids(dump) == [0x5A46, 0x5A6A]

@@ -18,8 +18,9 @@ per copy with `cpu.cfs_quota_us` (cgroup v1 `cpu` controller, or `cpu.max` on a 
 neither can be written, the figures are taken without quotas and say so, with the error.
 
 Shared points watched while it runs: each app's relay commit→ack (outbox created_at → sent_at), PostgreSQL
-backends waiting on a lock (pg_stat_activity, sampled twice a second), each broker's CPU, and how often
-the quota throttled each copy (a copy that is throttled is the bound, not something it shares).
+backends waiting on a lock (pg_stat_activity, sampled twice a second), each broker's CPU and its busiest
+request handler thread's CPU share (bench/kafka_handlers.py), and how often the quota throttled each copy
+(a copy that is throttled is the bound, not something it shares).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from bench.common import CELERY_WORKER, PYTHON, cpu_seconds, dist, order_fields, process_tree, rnd, say
 from bench.harness import BIG_STOCK, GROUPS
+from bench.kafka_handlers import RequestHandlers
 from bench.sections.capacity import search
 
 # BENCH_SCALE_COPIES=1 (say) runs only some of them, for a look at one N; the efficiency needs N = 1.
@@ -338,6 +340,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
     # With --py-spy: where the first copy's consumer process spends its quota during the probes.
     spy = b.py_spy({"consumers-0": b.procs.running[f"{tag}consumers-0"].pid}, tag=tag) if b.args.py_spy else []
     locks = LockWaits(pg.port)
+    handlers = RequestHandlers({f"kafka{i + 1}": pid for i, pid in enumerate(kafka_pids)})
     # The generator places orders as the web would, so its relay wake-ups go to the copies' channels.
     with (
         django_databases({a: urls[a] for a in ("shop", "inventory", "shipping")}),
@@ -345,6 +348,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
     ):
         since = timezone.now()
         locks.start()
+        handlers.start()
         try:
             capacity, tried = search(
                 b,
@@ -362,7 +366,9 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
             )
         finally:
             locks.halt.set()
+            handlers.halt.set()
             locks.join(5)
+            handlers.join(5)
             b.stop_py_spy(spy)
         box = outbox_stats(b, since)
         connections.close_all()
@@ -386,7 +392,7 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
         "relay_commit_to_ack_ms": dist(box["commit_to_ack_ms"]),
         "postgres_lock_waits": locks.summary(),
         "throttled_share_by_copy": throttled,
-        "kafka_request_handler_idle": "not read: the brokers run without JMX; their CPU per order is above",
+        "kafka_request_handlers": handlers.summary(),
         "loadavg": b.loadavg(),
     }
     say(
@@ -394,9 +400,18 @@ def _one(b, n, pg, pg_pid, cluster, quotas, start_rate, probes, down, env_for, d
         f"({result['copies_cpu_ms_per_order']} in the copies), relay commit→ack p99 "
         f"{result['relay_commit_to_ack_ms']['p99']} ms, PG lock waits in "
         f"{result['postgres_lock_waits']['share_with_lock_wait']:.0%} of samples, throttled "
-        f"{max((v or 0) for v in throttled.values()):.0%} of periods at most"
+        f"{max((v or 0) for v in throttled.values()):.0%} of periods at most; busiest Kafka request handler "
+        + _handlers_text(result["kafka_request_handlers"])
     )
     return result
+
+
+def _handlers_text(summary: dict | str) -> str:
+    if isinstance(summary, str):
+        return summary
+    return ", ".join(
+        f"{node} {v['busiest_thread_share_mean']} (max {v['busiest_thread_share_max']})" for node, v in summary.items()
+    )
 
 
 def _delete_topics(bootstrap: str, topics: list[str]) -> None:
