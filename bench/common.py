@@ -87,14 +87,17 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.1, rais
 def cpu_seconds(pid: int, descendants: bool = False) -> float:
     """utime + stime of a process (all its threads), in seconds; 0 when it is gone. With `descendants`,
     its live child processes' too (a prefork Celery worker's pool)."""
-    total = 0.0
-    for each in process_tree(pid) if descendants else [pid]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+    return sum(stat_cpu_seconds(f"/proc/{each}/stat") or 0.0 for each in (process_tree(pid) if descendants else [pid]))
+
+
+def stat_cpu_seconds(path: str) -> float | None:
+    """utime + stime from a /proc `stat` file (a process's, or one thread's under task/), in seconds; None
+    when it is gone."""
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def process_tree(pid: int) -> list[int]:

@@ -17,9 +17,8 @@ import statistics
 import subprocess
 import threading
 import time
-from pathlib import Path
 
-from bench.common import CLK_TCK, rnd
+from bench.common import rnd, stat_cpu_seconds
 
 HANDLER = re.compile(r'^"data-plane-kafka-request-handler-\d+"[^\n]*?\bnid=(0x[0-9a-f]+)', re.MULTILINE)
 
@@ -38,14 +37,6 @@ def handler_threads(pid: int) -> list[int]:
     if not found:
         raise LookupError(f"no request handler threads in jcmd's dump of {pid}: {done.stderr.strip()[:200]}")
     return found
-
-
-def thread_cpu_seconds(pid: int, tid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 class RequestHandlers(threading.Thread):
@@ -78,7 +69,10 @@ class RequestHandlers(threading.Thread):
             before, at = now, now_at
 
     def _read(self) -> dict[str, list[float | None]]:
-        return {node: [thread_cpu_seconds(self.pids[node], t) for t in tids] for node, tids in self.threads.items()}
+        return {
+            node: [stat_cpu_seconds(f"/proc/{self.pids[node]}/task/{t}/stat") for t in tids]
+            for node, tids in self.threads.items()
+        }
 
     def summary(self) -> dict | str:
         """Per broker, the busiest handler thread's CPU share: its mean over the samples and the highest."""
