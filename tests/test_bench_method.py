@@ -77,7 +77,7 @@ def test_a_rate_whose_probe_fails_once_and_passes_once_is_sustained(monkeypatch)
         (112.5, False),
     ]
     assert found == 75.0
-    assert capacity._bound(tried, found) == "first failure: too fast"  # not the failure below the capacity
+    assert capacity._bound(tried) == "first failure: too fast"  # not the failure below the capacity
 
 
 def test_the_bound_is_a_failure_above_the_capacity_not_an_unlucky_probe_at_its_rate():
@@ -85,7 +85,7 @@ def test_the_bound_is_a_failure_above_the_capacity_not_an_unlucky_probe_at_its_r
         return {"rate": rate, "sustained": not failed, "failed": failed}
 
     tried = [probe(438.2, ["too fast"]), probe(401.7, ["a noisy moment"]), probe(401.7, [])]
-    assert capacity._bound(tried, 401.6625) == "first failure: too fast"  # probes report rates rounded
+    assert capacity._bound(tried) == "first failure: too fast"
 
 
 def test_the_scale_out_search_steps_down_by_the_given_factor_until_a_probe_passes(monkeypatch):

@@ -210,9 +210,9 @@ def run(b) -> None:
         "window_s": size["cap_window"],
         "quick": bool(b.args.quick),
         "probes": probes,
-        "bound_by": _bound(probes, capacity),
+        "bound_by": _bound(probes),
     }
-    say(f"  capacity {capacity:.1f} orders/s ({_bound(probes, capacity)})")
+    say(f"  capacity {capacity:.1f} orders/s ({b.result['sections']['capacity']['bound_by']})")
     base = capacity or max((p["achieved_rate"] for p in probes), default=peak / 2) / 2
     if not capacity:
         say(f"  no probe was sustained; latency runs use {base:.1f}/s as the capacity")
@@ -269,11 +269,12 @@ def _summary(runs: list[dict], field: str) -> dict:
     }
 
 
-def _bound(probes: list[dict], capacity: float) -> str:
-    """What stopped the first failing probe above the capacity: the generator, the p99 or the drain. (A
-    probe's rate is rounded as `open_loop` reports it, so the capacity is too: an unlucky first probe at
-    the capacity's own rate is not above it.)"""
-    failing = [p for p in probes if not p["sustained"] and p["rate"] > rnd(capacity, 1)]
+def _bound(probes: list[dict]) -> str:
+    """What stopped the first failing probe above the capacity, the highest rate a probe sustained (taken
+    from the probes, as they report it, so an unlucky first probe at that very rate is not above it): the
+    generator, the p99 or the drain."""
+    capacity = max((p["rate"] for p in probes if p["sustained"]), default=0.0)
+    failing = [p for p in probes if not p["sustained"] and p["rate"] > capacity]
     if not failing:
         return "every probe sustained: the capacity is at least the highest probe"
     return "first failure: " + "; ".join(min(failing, key=lambda p: p["rate"])["failed"])
