@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import threading
 import time
+from functools import cache
 
 from bench.common import rnd, stat_cpu_seconds
 
@@ -28,7 +29,10 @@ def handler_ids(dump: str) -> list[int]:
     return [int(nid, 16) for nid in HANDLER.findall(dump)]
 
 
-def handler_threads(pid: int) -> list[int]:
+@cache
+def handler_threads(pid: int) -> tuple[int, ...]:
+    """A running broker's handler threads, dumped once: the scale-out section samples the same cluster
+    for every N."""
     jcmd = shutil.which("jcmd")
     if jcmd is None:
         raise LookupError("jcmd not found: a JDK (e.g. openjdk-17-jdk-headless) reads the request handlers")
@@ -36,7 +40,7 @@ def handler_threads(pid: int) -> list[int]:
     found = handler_ids(done.stdout)
     if not found:
         raise LookupError(f"no request handler threads in jcmd's dump of {pid}: {done.stderr.strip()[:200]}")
-    return found
+    return tuple(found)
 
 
 class RequestHandlers(threading.Thread):
@@ -47,7 +51,7 @@ class RequestHandlers(threading.Thread):
         self.pids, self.interval = pids, interval
         self.halt = threading.Event()
         self.error: str | None = None
-        self.threads: dict[str, list[int]] = {}
+        self.threads: dict[str, tuple[int, ...]] = {}
         try:
             self.threads = {node: handler_threads(pid) for node, pid in pids.items()}
         except (LookupError, OSError, subprocess.SubprocessError) as exc:
